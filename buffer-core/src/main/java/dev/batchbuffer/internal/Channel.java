@@ -1,0 +1,355 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.TimeSource;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A bounded multi-producer, single-consumer channel that can be closed. Thread-safe for any number
+ * of producers and exactly one consumer thread, {@linkplain #bindConsumer bound} before first use.
+ *
+ * <p>Actions of a producer before a successful offer of {@code e} happen-before the consumer's
+ * {@link #poll()} that returns {@code e}.
+ *
+ * @param <E> the element type
+ */
+public final class Channel<E> extends ChannelFields.Pad4 {
+  /*
+   * Design notes.
+   *
+   * Ring. An array of a power-of-two length >= bound; index i lives in slot i & mask. A producer
+   * claims an index by CAS on producerIndex and then publishes its element with a release store;
+   * the consumer reads slots with acquire loads, nulls a slot and then release-stores
+   * consumerIndex + 1. A producer may claim index p only while p < consumerIndex + bound, so the
+   * channel never holds more than `bound` items and a claimed slot was always emptied first (the
+   * consumer's null store happens-before the consumerIndex store that the producer, or the producer
+   * that cached producerLimit, read). A claimed but not yet published slot is seen by the consumer
+   * as null while producerIndex says it exists: it spins briefly (the producer is between two
+   * instructions and cannot unmount).
+   *
+   * Closing. The sign bit of producerIndex. close() sets it with one atomic OR, so a producer's
+   * claim either happened before the close (its item will be drained) or fails with CLOSED; after
+   * the close producerIndex is final and the consumer drains exactly up to it.
+   *
+   * Consumer wake-ups (Dekker style on two volatiles). The consumer stores wakeAt = target and then
+   * reads producerIndex; a producer CASes producerIndex and then reads wakeAt. Either the consumer
+   * sees enough items and does not park, or the producer whose claim reaches `target` sees wakeAt
+   * and unparks it. Producers below the target never touch the consumer: one wake-up per batch of
+   * arrivals, not one per item.
+   *
+   * Producer wake-ups. A producer that finds the channel full increments blockedProducers, adds
+   * itself to `parked`, re-tries, and only then parks. The consumer, after freeing slots, issues a
+   * full fence and reads blockedProducers; if it is non-zero it unparks every parked producer. The
+   * fence orders its consumerIndex store before that read, so a producer either sees the freed
+   * slot on its re-try or is seen (and woken) by the consumer.
+   */
+
+  /** The claim result of an offer that succeeded. */
+  public static final int OK = 0;
+  /** The claim result of an offer that found the channel full. */
+  public static final int FULL = 1;
+  /** The claim result of an offer that found the channel closed. */
+  public static final int CLOSED = 2;
+
+  private static final long CLOSED_BIT = Long.MIN_VALUE;
+  private static final long INDEX_MASK = Long.MAX_VALUE;
+  private static final long NOT_WAITING = Long.MAX_VALUE;
+
+  private static final VarHandle PRODUCER_INDEX;
+  private static final VarHandle PRODUCER_LIMIT;
+  private static final VarHandle CONSUMER_INDEX;
+  private static final VarHandle WAKE_AT;
+  private static final VarHandle BLOCKED;
+  private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
+
+  static {
+    try {
+      MethodHandles.Lookup lookup = MethodHandles.lookup();
+      PRODUCER_INDEX =
+          lookup.findVarHandle(ChannelFields.ProducerIndex.class, "producerIndex", long.class);
+      PRODUCER_LIMIT =
+          lookup.findVarHandle(ChannelFields.ProducerLimit.class, "producerLimit", long.class);
+      CONSUMER_INDEX =
+          lookup.findVarHandle(ChannelFields.ConsumerIndex.class, "consumerIndex", long.class);
+      WAKE_AT = lookup.findVarHandle(ChannelFields.WakeAt.class, "wakeAt", long.class);
+      BLOCKED = lookup.findVarHandle(ChannelFields.WakeAt.class, "blockedProducers", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  private final @Nullable Object[] slots;
+  private final int mask;
+  private final int bound;
+  private final TimeSource time;
+  private final Set<Thread> parked = ConcurrentHashMap.newKeySet();
+  private @Nullable Thread consumer;
+
+  /**
+   * Creates an empty, open channel.
+   *
+   * @param bound the most items it holds, at least 1 and at most {@code 1 << 30}
+   * @param time the time source producers wait with
+   */
+  public Channel(int bound, TimeSource time) {
+    if (bound < 1 || bound > (1 << 30)) {
+      throw new IllegalArgumentException("bound must be in [1, 2^30] (was " + bound + ")");
+    }
+    int length = Integer.highestOneBit(bound);
+    if (length < bound) {
+      length <<= 1;
+    }
+    this.slots = new Object[length];
+    this.mask = length - 1;
+    this.bound = bound;
+    this.time = time;
+    this.producerLimit = bound;
+  }
+
+  /**
+   * Names the only thread that will call {@link #poll()}, {@link #await} and {@link #signalProducers}.
+   * Must happen-before any producer call (set it before starting the consumer thread).
+   *
+   * @param thread the consumer thread
+   */
+  public void bindConsumer(Thread thread) {
+    this.consumer = thread;
+  }
+
+  /**
+   * Returns whether {@code thread} is the bound consumer.
+   *
+   * @param thread a thread
+   * @return true if it is the consumer
+   */
+  public boolean isConsumer(Thread thread) {
+    return thread == consumer;
+  }
+
+  /**
+   * Returns the most items the channel holds.
+   *
+   * @return the bound
+   */
+  public int bound() {
+    return bound;
+  }
+
+  /**
+   * Tries to add {@code e} without blocking.
+   *
+   * @param e the element
+   * @return {@link #OK}, {@link #FULL} or {@link #CLOSED}
+   */
+  public int tryOffer(Object e) {
+    long limit = producerLimit;
+    long p;
+    do {
+      p = producerIndex;
+      if (p < 0) {
+        return CLOSED;
+      }
+      if (p >= limit) {
+        limit = consumerIndex + bound;
+        if (p >= limit) {
+          return FULL;
+        }
+        PRODUCER_LIMIT.setRelease(this, limit);
+      }
+    } while (!PRODUCER_INDEX.compareAndSet(this, p, p + 1));
+    SLOTS.setRelease(slots, (int) (p & mask), e);
+    if (p + 1 >= wakeAt) {
+      wakeConsumer(p + 1);
+    }
+    return OK;
+  }
+
+  private void wakeConsumer(long reached) {
+    long w = wakeAt;
+    if (reached >= w && WAKE_AT.compareAndSet(this, w, NOT_WAITING)) {
+      Thread c = consumer;
+      if (c != null) {
+        LockSupport.unpark(c);
+      }
+    }
+  }
+
+  /**
+   * Adds {@code e}, waiting while the channel is full. Interruption is checked only while waiting;
+   * the caller checks it on entry.
+   *
+   * @param e the element
+   * @param timed whether to give up after {@code nanos}
+   * @param nanos the longest wait, if timed
+   * @return {@link #OK}, {@link #FULL} (timed out) or {@link #CLOSED}
+   * @throws InterruptedException if interrupted while waiting; the element was not added
+   */
+  public int put(Object e, boolean timed, long nanos) throws InterruptedException {
+    int result = tryOffer(e);
+    if (result != FULL || (timed && nanos <= 0)) {
+      return result;
+    }
+    return putSlowly(e, timed, nanos);
+  }
+
+  private int putSlowly(Object e, boolean timed, long nanos) throws InterruptedException {
+    Thread me = Thread.currentThread();
+    long deadline = timed ? time.nanoTime() + nanos : 0L;
+    BLOCKED.getAndAdd(this, 1);
+    parked.add(me);
+    try {
+      for (; ; ) {
+        int result = tryOffer(e);
+        if (result != FULL) {
+          return result;
+        }
+        if (Thread.interrupted()) {
+          throw new InterruptedException();
+        }
+        if (timed) {
+          long remaining = deadline - time.nanoTime();
+          if (remaining <= 0) {
+            return FULL;
+          }
+          time.parkNanos(this, remaining);
+        } else {
+          time.park(this);
+        }
+      }
+    } finally {
+      parked.remove(me);
+      BLOCKED.getAndAdd(this, -1);
+    }
+  }
+
+  /**
+   * Takes the next element. Consumer only.
+   *
+   * @return the next element, or null if the channel is empty
+   */
+  @SuppressWarnings("unchecked")
+  public @Nullable E poll() {
+    long c = (long) CONSUMER_INDEX.getOpaque(this);
+    int slot = (int) (c & mask);
+    Object e = SLOTS.getAcquire(slots, slot);
+    if (e == null) {
+      if (c >= (producerIndex & INDEX_MASK)) {
+        return null;
+      }
+      e = awaitPublication(slot);
+    }
+    SLOTS.setOpaque(slots, slot, null);
+    CONSUMER_INDEX.setRelease(this, c + 1);
+    return (E) e;
+  }
+
+  // A producer between its claim and its store holds its carrier; yielding lets it finish.
+  @SuppressWarnings("ThreadPriorityCheck")
+  private Object awaitPublication(int slot) {
+    for (int spins = 0; ; spins++) {
+      Object e = SLOTS.getAcquire(slots, slot);
+      if (e != null) {
+        return e;
+      }
+      if (spins < 64) {
+        Thread.onSpinWait();
+      } else {
+        Thread.yield();
+      }
+    }
+  }
+
+  /**
+   * Wakes the producers parked on a full channel, if any. Consumer only; call after freeing slots and
+   * before anything slow.
+   */
+  public void signalProducers() {
+    VarHandle.fullFence();
+    if (blockedProducers != 0) {
+      for (Thread t : parked) {
+        LockSupport.unpark(t);
+      }
+    }
+  }
+
+  /**
+   * Parks the consumer until at least {@code minItems} items are waiting, the channel is closed, the
+   * timeout passes, or spuriously. Consumer only.
+   *
+   * @param minItems how many waiting items make a wake-up worth it, in {@code [1, bound]}
+   * @param timed whether to give up after {@code nanos}
+   * @param nanos the longest wait, if timed
+   */
+  public void await(int minItems, boolean timed, long nanos) {
+    long target = (long) CONSUMER_INDEX.getOpaque(this) + minItems;
+    WAKE_AT.setVolatile(this, target);
+    long p = producerIndex;
+    if (p >= 0 && p < target) {
+      if (timed) {
+        time.parkNanos(this, nanos);
+      } else {
+        time.park(this);
+      }
+    }
+    WAKE_AT.setOpaque(this, NOT_WAITING);
+  }
+
+  /**
+   * Closes the channel: later offers return {@link #CLOSED}; parked producers and the consumer wake.
+   *
+   * @return true if this call closed it, false if it was already closed
+   */
+  public boolean close() {
+    long before = (long) PRODUCER_INDEX.getAndBitwiseOr(this, CLOSED_BIT);
+    for (Thread t : parked) {
+      LockSupport.unpark(t);
+    }
+    Thread c = consumer;
+    if (c != null) {
+      LockSupport.unpark(c);
+    }
+    return before >= 0;
+  }
+
+  /**
+   * Returns whether {@link #close()} was called.
+   *
+   * @return true once closed
+   */
+  public boolean isClosed() {
+    return producerIndex < 0;
+  }
+
+  /**
+   * Returns how many items wait in the channel: a snapshot, for monitoring.
+   *
+   * @return the number of waiting items, in {@code [0, bound]}
+   */
+  public int size() {
+    long c = consumerIndex;
+    long p = producerIndex & INDEX_MASK;
+    return (int) Math.max(0, Math.min(bound, p - c));
+  }
+
+  /**
+   * Returns how many items were ever accepted.
+   *
+   * @return the number of successful offers
+   */
+  public long accepted() {
+    return producerIndex & INDEX_MASK;
+  }
+
+  /**
+   * Returns how many producers are parked on a full channel: a snapshot, for monitoring.
+   *
+   * @return the number of blocked producers
+   */
+  public int blockedProducers() {
+    return blockedProducers;
+  }
+}

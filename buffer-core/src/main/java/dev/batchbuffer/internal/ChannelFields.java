@@ -1,0 +1,67 @@
+package dev.batchbuffer.internal;
+
+/**
+ * The hot fields of {@link Channel}, each on its own cache line: producers hammer the producer
+ * index, the consumer writes the consumer index once per item, and the two must not share a line.
+ * Superclass fields are laid out first, so the padding classes keep them apart (JCTools' layout).
+ */
+final class ChannelFields {
+  private ChannelFields() {}
+
+  @SuppressWarnings("unused")
+  abstract static class Pad0 {
+    long pad1_00, pad1_01, pad1_02, pad1_03, pad1_04, pad1_05, pad1_06, pad1_07;
+    long pad1_08, pad1_09, pad1_10, pad1_11, pad1_12, pad1_13, pad1_14, pad1_15;
+  }
+
+  abstract static class ProducerIndex extends Pad0 {
+    /** Next index a producer claims; the sign bit is the closed flag. Written by CAS only. */
+    volatile long producerIndex;
+  }
+
+  @SuppressWarnings("unused")
+  abstract static class Pad1 extends ProducerIndex {
+    long pad2_00, pad2_01, pad2_02, pad2_03, pad2_04, pad2_05, pad2_06, pad2_07;
+    long pad2_08, pad2_09, pad2_10, pad2_11, pad2_12, pad2_13, pad2_14;
+  }
+
+  abstract static class ProducerLimit extends Pad1 {
+    /** A cached {@code consumerIndex + bound}: producers below it need not read the consumer index. */
+    volatile long producerLimit;
+  }
+
+  @SuppressWarnings("unused")
+  abstract static class Pad2 extends ProducerLimit {
+    long pad3_00, pad3_01, pad3_02, pad3_03, pad3_04, pad3_05, pad3_06, pad3_07;
+    long pad3_08, pad3_09, pad3_10, pad3_11, pad3_12, pad3_13, pad3_14;
+  }
+
+  abstract static class ConsumerIndex extends Pad2 {
+    /** Next index the consumer takes. Written by the consumer only (release stores). */
+    volatile long consumerIndex;
+  }
+
+  @SuppressWarnings("unused")
+  abstract static class Pad3 extends ConsumerIndex {
+    long pad4_00, pad4_01, pad4_02, pad4_03, pad4_04, pad4_05, pad4_06, pad4_07;
+    long pad4_08, pad4_09, pad4_10, pad4_11, pad4_12, pad4_13, pad4_14;
+  }
+
+  abstract static class WakeAt extends Pad3 {
+    /**
+     * The producer index at which the parked consumer wants a wake-up, or {@code Long.MAX_VALUE}
+     * when it is not parked. Set by the consumer before it parks; the producer that reaches it CASes
+     * it back to {@code MAX_VALUE} and unparks the consumer, so at most one wake-up is sent.
+     */
+    volatile long wakeAt = Long.MAX_VALUE;
+
+    /** Producers parked because the channel was full; read by the consumer after it frees slots. */
+    volatile int blockedProducers;
+  }
+
+  @SuppressWarnings("unused")
+  abstract static class Pad4 extends WakeAt {
+    long pad5_00, pad5_01, pad5_02, pad5_03, pad5_04, pad5_05, pad5_06, pad5_07;
+    long pad5_08, pad5_09, pad5_10, pad5_11, pad5_12, pad5_13;
+  }
+}

@@ -1,0 +1,120 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.TimeSource;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.concurrent.TimeUnit;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Reports what went wrong in user callbacks through {@link System.Logger}: one warning per problem
+ * kind per period, with a count of the ones suppressed since, never one line per item. Thread-safe.
+ */
+public final class Problems {
+
+  /** The kinds of problem, each rate-limited on its own. */
+  public enum Kind {
+    /** The flush function threw and no {@code onFlushError} was configured. */
+    FLUSH_FAILED,
+    /** {@code onFlushError} itself threw. */
+    ON_FLUSH_ERROR_FAILED,
+    /** {@code onReject} threw. */
+    ON_REJECT_FAILED,
+    /** A policy ({@code willOverflow}, {@code canAdd}, {@code shouldFlush}) threw. */
+    POLICY_FAILED
+  }
+
+  /** The logger every buffer writes to. */
+  public static final String LOGGER_NAME = "dev.batchbuffer";
+
+  /** The shortest time between two warnings of one kind. */
+  public static final long PERIOD_NANOS = TimeUnit.SECONDS.toNanos(60);
+
+  private static final long NEVER = Long.MIN_VALUE;
+  private final Logger logger = System.getLogger(LOGGER_NAME);
+  private final String name;
+  private final TimeSource time;
+  private final Map<Kind, Tally> tallies = new EnumMap<>(Kind.class);
+
+  /** The rate-limit state of one kind. */
+  private static final class Tally {
+    final AtomicLong lastLogged = new AtomicLong(NEVER);
+    final AtomicLong suppressed = new AtomicLong();
+    final AtomicLong total = new AtomicLong();
+  }
+
+  /**
+   * Creates a reporter for one buffer.
+   *
+   * @param name the buffer's name, the first word of every message
+   * @param time the clock of the rate limit
+   */
+  public Problems(String name, TimeSource time) {
+    this.name = name;
+    this.time = time;
+    for (Kind kind : Kind.values()) {
+      tallies.put(kind, new Tally());
+    }
+  }
+
+  /**
+   * Counts a problem and logs it at WARNING unless one of its kind was logged within the period.
+   *
+   * @param kind what went wrong
+   * @param message what happened, without the buffer name
+   * @param error the exception, if any
+   */
+  public void report(Kind kind, String message, @Nullable Throwable error) {
+    Tally tally = tally(kind);
+    tally.total.incrementAndGet();
+    long now = time.nanoTime();
+    long last = tally.lastLogged.get();
+    if ((last != NEVER && now - last < PERIOD_NANOS) || !tally.lastLogged.compareAndSet(last, now)) {
+      tally.suppressed.incrementAndGet();
+      return;
+    }
+    long skipped = tally.suppressed.getAndSet(0);
+    String text = name + ": " + message
+        + (skipped > 0 ? " (" + skipped + " more of this kind since the last warning)" : "");
+    logger.log(Level.WARNING, text, error);
+  }
+
+  /**
+   * Logs at ERROR, unconditionally: for failures that end the buffer.
+   *
+   * @param message what happened, without the buffer name
+   * @param error the cause
+   */
+  public void fatal(String message, Throwable error) {
+    logger.log(Level.ERROR, name + ": " + message, error);
+  }
+
+  /**
+   * Returns how many problems of {@code kind} were reported, logged or not.
+   *
+   * @param kind the kind
+   * @return the count since the buffer started
+   */
+  public long count(Kind kind) {
+    return tally(kind).total.get();
+  }
+
+  private Tally tally(Kind kind) {
+    return Objects.requireNonNull(tallies.get(kind));
+  }
+
+  /**
+   * Rethrows {@code t} if the JVM cannot be trusted to go on after it.
+   *
+   * @param t anything a callback threw
+   */
+  public static void rethrowIfFatal(Throwable t) {
+    if (t instanceof VirtualMachineError vme) {
+      throw vme;
+    }
+  }
+}

@@ -1,0 +1,145 @@
+package dev.batchbuffer.testing;
+
+import dev.batchbuffer.TimeSource;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A {@link TimeSource} whose time moves only when a test {@linkplain #advance(Duration) advances}
+ * it. Threads waiting for a deadline wake when an advance reaches it; nothing depends on the wall
+ * clock, so a linger test neither sleeps nor flakes. Thread-safe.
+ *
+ * <pre>{@code
+ * ManualTimeSource time = new ManualTimeSource();
+ * Buffer<String> buffer = Buffer.start(config, Options.builder().timeSource(time).build());
+ * buffer.add("a");
+ * await().until(() -> time.timedWaiters() > 0);  // the loop armed its linger deadline
+ * time.advance(config.flushInterval());           // the partial batch is flushed now
+ * }</pre>
+ */
+public final class ManualTimeSource implements TimeSource {
+  private final AtomicLong now;
+  /** Threads parked on this source, and whether each waits for a deadline. */
+  private final Map<Thread, Boolean> parked = new ConcurrentHashMap<>();
+
+  /** Creates a source that starts at time 0. */
+  public ManualTimeSource() {
+    this(0L);
+  }
+
+  /**
+   * Creates a source that starts at {@code startNanos}; a large value checks that code compares
+   * times by difference, as {@link System#nanoTime()} requires.
+   *
+   * @param startNanos the initial {@link #nanoTime()}
+   */
+  public ManualTimeSource(long startNanos) {
+    this.now = new AtomicLong(startNanos);
+  }
+
+  @Override
+  public long nanoTime() {
+    return now.get();
+  }
+
+  /**
+   * Moves time forward and wakes every thread parked on this source, so each re-checks its
+   * deadline.
+   *
+   * @param amount how far, not negative
+   * @throws IllegalArgumentException if {@code amount} is negative
+   */
+  public void advance(Duration amount) {
+    Objects.requireNonNull(amount, "amount must not be null");
+    if (amount.isNegative()) {
+      throw new IllegalArgumentException("amount must be >= 0 (was " + amount + ")");
+    }
+    advanceNanos(amount.toNanos());
+  }
+
+  /**
+   * Moves time forward by {@code amount} {@code unit}s; see {@link #advance(Duration)}.
+   *
+   * @param amount how far, not negative
+   * @param unit the unit of {@code amount}
+   * @throws IllegalArgumentException if {@code amount} is negative
+   */
+  public void advance(long amount, TimeUnit unit) {
+    Objects.requireNonNull(unit, "unit must not be null");
+    if (amount < 0) {
+      throw new IllegalArgumentException("amount must be >= 0 (was " + amount + ")");
+    }
+    advanceNanos(unit.toNanos(amount));
+  }
+
+  private void advanceNanos(long nanos) {
+    now.addAndGet(nanos);
+    for (Thread t : parked.keySet()) {
+      LockSupport.unpark(t);
+    }
+  }
+
+  /**
+   * Returns how many threads are parked on this source waiting for a deadline (a buffer loop with a
+   * partial batch, a producer in a timed offer): a test waits for this before it advances time.
+   *
+   * @return the number of threads in a timed wait
+   */
+  public int timedWaiters() {
+    int n = 0;
+    for (Boolean timed : parked.values()) {
+      if (timed) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Returns how many threads are parked on this source, with or without a deadline.
+   *
+   * @return the number of parked threads
+   */
+  public int waiters() {
+    return parked.size();
+  }
+
+  @Override
+  public void park(Object blocker) {
+    Thread me = Thread.currentThread();
+    parked.put(me, Boolean.FALSE);
+    try {
+      LockSupport.park(blocker);
+    } finally {
+      parked.remove(me);
+    }
+  }
+
+  @Override
+  public void parkNanos(Object blocker, long nanos) {
+    if (nanos <= 0) {
+      return;
+    }
+    Thread me = Thread.currentThread();
+    long deadline = now.get() + nanos;
+    parked.put(me, Boolean.TRUE);
+    try {
+      // Registered before the check: an advance after it unparks us, so no wake-up is lost.
+      if (now.get() - deadline < 0) {
+        LockSupport.park(blocker);
+      }
+    } finally {
+      parked.remove(me);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "ManualTimeSource[nanoTime=" + now.get() + "]";
+  }
+}

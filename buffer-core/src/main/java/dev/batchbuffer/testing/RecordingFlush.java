@@ -1,0 +1,156 @@
+package dev.batchbuffer.testing;
+
+import dev.batchbuffer.FlushFunc;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A {@link FlushFunc} for tests: it keeps every batch it receives and lets a test wait, with a
+ * timeout, until a number of batches or items has arrived. Thread-safe.
+ *
+ * <pre>{@code
+ * RecordingFlush<String> flush = new RecordingFlush<>();
+ * try (Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(2).build())) {
+ *   buffer.add("a");
+ *   buffer.add("b");
+ *   flush.awaitBatches(1, Duration.ofSeconds(5));
+ * }
+ * assertEquals(List.of(List.of("a", "b")), flush.batches());
+ * }</pre>
+ *
+ * @param <T> the item type
+ */
+public final class RecordingFlush<T> implements FlushFunc<T> {
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition arrived = lock.newCondition();
+  private final List<List<T>> batches = new ArrayList<>();
+  private int itemCount;
+
+  /** Creates an empty recorder. */
+  public RecordingFlush() {}
+
+  /**
+   * Records {@code batch}; never throws.
+   *
+   * @param batch the batch, kept as given (buffers hand over lists that are safe to keep)
+   */
+  @Override
+  public void flush(List<T> batch) {
+    lock.lock();
+    try {
+      batches.add(batch);
+      itemCount += batch.size();
+      arrived.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns the batches received so far, oldest first.
+   *
+   * @return an immutable copy
+   */
+  public List<List<T>> batches() {
+    lock.lock();
+    try {
+      return List.copyOf(batches);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns every item received so far, in flush order.
+   *
+   * @return an immutable copy
+   */
+  public List<T> items() {
+    lock.lock();
+    try {
+      List<T> all = new ArrayList<>(itemCount);
+      for (List<T> batch : batches) {
+        all.addAll(batch);
+      }
+      return List.copyOf(all);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns how many items were received so far.
+   *
+   * @return the item count
+   */
+  public int itemCount() {
+    lock.lock();
+    try {
+      return itemCount;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Waits until at least {@code count} batches have been received.
+   *
+   * @param count the number of batches
+   * @param timeout the longest wait, in real time
+   * @return the batches received so far
+   * @throws AssertionError if the timeout passes first; the message says what did arrive
+   * @throws InterruptedException if interrupted while waiting
+   */
+  public List<List<T>> awaitBatches(int count, Duration timeout) throws InterruptedException {
+    awaitCount(true, count, timeout);
+    return batches();
+  }
+
+  /**
+   * Waits until at least {@code count} items have been received.
+   *
+   * @param count the number of items
+   * @param timeout the longest wait, in real time
+   * @return the items received so far, in flush order
+   * @throws AssertionError if the timeout passes first; the message says what did arrive
+   * @throws InterruptedException if interrupted while waiting
+   */
+  public List<T> awaitItems(int count, Duration timeout) throws InterruptedException {
+    awaitCount(false, count, timeout);
+    return items();
+  }
+
+  private void awaitCount(boolean countBatches, int count, Duration timeout)
+      throws InterruptedException {
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    long remaining = timeout.toNanos();
+    lock.lock();
+    try {
+      while ((countBatches ? batches.size() : itemCount) < count) {
+        if (remaining <= 0) {
+          throw new AssertionError("expected at least " + count + (countBatches ? " batches" : " items")
+              + " within " + timeout + " but got " + batches.size() + " batches with " + itemCount
+              + " items");
+        }
+        remaining = arrived.awaitNanos(remaining);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @Override
+  public String toString() {
+    lock.lock();
+    try {
+      return "RecordingFlush[batches=" + batches.size() + ", items=" + itemCount + "]";
+    } finally {
+      lock.unlock();
+    }
+  }
+
+}
