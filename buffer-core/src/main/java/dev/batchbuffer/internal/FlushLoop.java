@@ -28,9 +28,10 @@ public final class FlushLoop<T> implements Runnable {
    * deadline. The deadline is armed when an item enters an empty batch and disarmed by every flush,
    * so it measures how long the oldest item of the batch has waited.
    *
-   * While a partial batch waits under the default count policy, the loop asks the channel to wake it
-   * only once enough items for a full batch (or half the channel) have arrived; an empty batch asks
-   * for one item, because the first item starts the deadline.
+   * While a partial batch waits under the default count policy alone (no willOverflow, no canAdd),
+   * the loop asks the channel to wake it only once enough items for a full batch (or half the
+   * channel) have arrived; an empty batch asks for one item, because the first item starts the
+   * deadline. Any per-item policy makes every arrival worth a look.
    */
 
   /** Items processed between two looks at the clock and the close flag. */
@@ -53,6 +54,11 @@ public final class FlushLoop<T> implements Runnable {
   /** The count limit when shouldFlush is the default, else 0. */
   private final int countLimit;
   private final int initialLength;
+  /**
+   * True when only the count can end a batch early (default shouldFlush, no willOverflow, no canAdd):
+   * then a partial batch need not look at items one by one as they arrive.
+   */
+  private final boolean sparseWakeUps;
   private final long intervalNanos;
   private final BatchView view = new BatchView();
 
@@ -83,6 +89,7 @@ public final class FlushLoop<T> implements Runnable {
     this.checksCanAdd = !Defaults.isAlways(canAdd);
     this.countLimit = shouldFlush instanceof Defaults.SizeAtLeast<?> s ? s.capacity() : 0;
     this.initialLength = Math.min(config.capacity(), MAX_PREALLOCATION);
+    this.sparseWakeUps = countLimit > 0 && !checksOverflow && !checksCanAdd;
     this.intervalNanos = config.flushInterval().toNanos();
     this.items = new Object[initialLength];
   }
@@ -124,7 +131,7 @@ public final class FlushLoop<T> implements Runnable {
           "a callback interrupted the loop thread; the interrupt was cleared", null);
     }
     int minItems = 1;
-    if (size > 0 && countLimit > 0) {
+    if (size > 0 && sparseWakeUps) {
       minItems = Math.max(1, Math.min(countLimit - size, channel.bound() / 2));
     }
     if (armed) {

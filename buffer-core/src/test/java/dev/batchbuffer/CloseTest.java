@@ -1,0 +1,273 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.batchbuffer.testing.ManualTimeSource;
+import dev.batchbuffer.testing.RecordingFlush;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class CloseTest {
+  static final Duration WAIT = Duration.ofSeconds(10);
+  static final Duration HOURS = Duration.ofHours(1);
+
+  @Test
+  void closeDrainsThousandsOfPendingItemsInOrder() throws Exception {
+    RecordingFlush<Integer> flush = new RecordingFlush<>();
+    int n = 50_000;
+    Buffer<Integer> buffer = Buffer.start(
+        Config.builder(flush).capacity(100).chanSize(n).flushInterval(HOURS).build());
+    for (int i = 0; i < n; i++) {
+      buffer.add(i);
+    }
+    buffer.close();
+    assertThat(flush.items()).containsExactlyElementsOf(IntStream.range(0, n).boxed().toList());
+    assertThat(flush.batches()).allSatisfy(b -> assertThat(b).hasSizeLessThanOrEqualTo(100));
+  }
+
+  @Test
+  void closeDoesTheFinalFlushOfAPartialBatch() throws Exception {
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(100).flushInterval(HOURS).build());
+    buffer.add("a");
+    buffer.add("b");
+    buffer.close();
+    assertThat(flush.batches()).containsExactly(List.of("a", "b"));
+  }
+
+  @Test
+  void closeReturnsOnlyAfterTheLastFlushReturned() throws Exception {
+    CountDownLatch inFlush = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean flushReturned = new AtomicBoolean();
+    FlushFunc<String> flush = batch -> {
+      inFlush.countDown();
+      release.await();
+      flushReturned.set(true);
+    };
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(100).flushInterval(HOURS).build());
+    buffer.add("a");
+    CompletableFuture<Void> closing = CompletableFuture.runAsync(buffer::close, Async.VIRTUAL);
+    inFlush.await();
+    assertThat(closing).isNotDone();
+    release.countDown();
+    closing.get(10, TimeUnit.SECONDS);
+    assertThat(flushReturned).isTrue();
+  }
+
+  @Test
+  void closeIsIdempotent() throws Exception {
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).flushInterval(HOURS).build());
+    buffer.add("a");
+    buffer.close();
+    buffer.close();
+    assertThat(buffer.isClosed()).isTrue();
+    assertThat(flush.batches()).containsExactly(List.of("a"));
+  }
+
+  @Test
+  void addAfterCloseThrowsAndTheCallerKeepsTheItem() throws Exception {
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).build(),
+        Options.builder().name("orders").build());
+    buffer.close();
+    assertThatThrownBy(() -> buffer.add("x")).isInstanceOf(IllegalStateException.class)
+        .hasMessage("orders is closed");
+    assertThatThrownBy(() -> buffer.offer("x")).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> buffer.offer("x", Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(flush.batches()).isEmpty();
+  }
+
+  @Test
+  @SuppressWarnings("NullAway") // passing null is the point
+  void nullItemIsRejected() throws Exception {
+    try (Buffer<String> buffer = Buffer.start(Config.builder(new RecordingFlush<String>()).build())) {
+      String nothing = null;
+      assertThatThrownBy(() -> buffer.add(nothing)).isInstanceOf(NullPointerException.class)
+          .hasMessage("item must not be null");
+      assertThatThrownBy(() -> buffer.offer(nothing)).hasMessage("item must not be null");
+      assertThatThrownBy(() -> buffer.offer(nothing, WAIT)).hasMessage("item must not be null");
+    }
+  }
+
+  @RepeatedTest(25)
+  void producersRacingCloseEitherGetTheirItemFlushedOrAnException() throws Exception {
+    RecordingFlush<Integer> flush = new RecordingFlush<>();
+    Buffer<Integer> buffer = Buffer.start(
+        Config.builder(flush).capacity(7).chanSize(16).flushInterval(HOURS).build());
+    int producers = 8;
+    List<List<Integer>> acceptedBy = new ArrayList<>();
+    AtomicInteger refused = new AtomicInteger();
+    CountDownLatch started = new CountDownLatch(producers);
+    List<Thread> threads = new ArrayList<>();
+    for (int p = 0; p < producers; p++) {
+      List<Integer> accepted = new ArrayList<>();
+      acceptedBy.add(accepted);
+      int base = p * 1_000_000;
+      threads.add(Thread.ofVirtual().start(() -> {
+        started.countDown();
+        for (int i = 0; ; i++) {
+          try {
+            buffer.add(base + i);
+            accepted.add(base + i);
+          } catch (IllegalStateException e) {
+            refused.incrementAndGet();
+            return;
+          } catch (InterruptedException e) {
+            throw new AssertionError(e);
+          }
+        }
+      }));
+    }
+    started.await();
+    await().atMost(WAIT).until(() -> flush.itemCount() > 100);
+    buffer.close();
+    for (Thread t : threads) {
+      t.join();
+    }
+    assertThat(refused).hasValue(producers);
+    List<Integer> flushed = flush.items();
+    List<Integer> expected = acceptedBy.stream().flatMap(List::stream).toList();
+    assertThat(flushed).hasSameSizeAs(expected);
+    assertThat(flushed.stream().sorted().toList()).isEqualTo(expected.stream().sorted().toList());
+    // Per-producer order survives.
+    java.util.Map<Integer, List<Integer>> byProducer = flushed.stream()
+        .collect(java.util.stream.Collectors.groupingBy(i -> i / 1_000_000));
+    for (int p = 0; p < producers; p++) {
+      assertThat(byProducer.getOrDefault(p, List.of())).isEqualTo(acceptedBy.get(p));
+    }
+  }
+
+  @Test
+  void closeFromInsideFlushDoesNotDeadlock() throws Exception {
+    AtomicReference<Buffer<Integer>> self = new AtomicReference<>();
+    RecordingFlush<Integer> recorder = new RecordingFlush<>();
+    FlushFunc<Integer> flush = batch -> {
+      recorder.flush(batch);
+      Buffer<Integer> b = self.get();
+      if (b != null) {
+        b.close();
+      }
+    };
+    Buffer<Integer> buffer = Buffer.start(
+        Config.builder(flush).capacity(2).chanSize(100).flushInterval(HOURS).build());
+    self.set(buffer);
+    for (int i = 0; i < 5; i++) {
+      buffer.add(i);
+    }
+    await().atMost(WAIT).until(buffer::isClosed);
+    buffer.close(); // from outside: waits for the drain that the inner close started
+    assertThat(recorder.items()).containsExactly(0, 1, 2, 3, 4);
+  }
+
+  @Test
+  void producersBlockedOnAFullChannelAreReleasedByClose() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    CountDownLatch inFlush = new CountDownLatch(1);
+    ManualTimeSource time = new ManualTimeSource();
+    RecordingFlush<Integer> recorder = new RecordingFlush<>();
+    FlushFunc<Integer> flush = batch -> {
+      inFlush.countDown();
+      release.await();
+      recorder.flush(batch);
+    };
+    Buffer<Integer> buffer = Buffer.start(
+        Config.builder(flush).capacity(1).chanSize(1).flushInterval(HOURS).build(),
+        Options.builder().timeSource(time).build());
+    buffer.add(0);
+    inFlush.await();
+    buffer.add(1);
+    CompletableFuture<Throwable> blocked = CompletableFuture.supplyAsync(() -> {
+      try {
+        buffer.add(2);
+        return new AssertionError("add returned");
+      } catch (Throwable t) {
+        return t;
+      }
+    }, Async.VIRTUAL);
+    await().atMost(WAIT).until(() -> time.waiters() >= 1);
+    CompletableFuture<Void> closing = CompletableFuture.runAsync(buffer::close, Async.VIRTUAL);
+    assertThat(blocked.get(10, TimeUnit.SECONDS)).isInstanceOf(IllegalStateException.class);
+    release.countDown();
+    closing.get(10, TimeUnit.SECONDS);
+    assertThat(recorder.items()).containsExactly(0, 1);
+  }
+
+  @Test
+  void interruptedCloseKeepsWaitingAndRestoresTheInterrupt() throws Exception {
+    CountDownLatch inFlush = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    FlushFunc<String> flush = batch -> {
+      inFlush.countDown();
+      release.await();
+    };
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).flushInterval(HOURS).build());
+    buffer.add("a");
+    AtomicBoolean interruptedAfterClose = new AtomicBoolean();
+    AtomicBoolean closedAfterClose = new AtomicBoolean();
+    Thread closer = Thread.ofVirtual().start(() -> {
+      buffer.close();
+      interruptedAfterClose.set(Thread.currentThread().isInterrupted());
+      closedAfterClose.set(true);
+    });
+    inFlush.await();
+    closer.interrupt();
+    await().pollDelay(Duration.ofMillis(50)).atMost(WAIT).until(() -> closer.getState() == Thread.State.WAITING);
+    assertThat(closedAfterClose).isFalse();
+    release.countDown();
+    closer.join();
+    assertThat(interruptedAfterClose).isTrue();
+  }
+
+  @Test
+  void addFromTheLoopThreadIntoAFullChannelThrowsInsteadOfDeadlocking() throws Exception {
+    AtomicReference<Buffer<Integer>> self = new AtomicReference<>();
+    List<Throwable> thrown = new java.util.concurrent.CopyOnWriteArrayList<>();
+    RecordingFlush<Integer> recorder = new RecordingFlush<>();
+    FlushFunc<Integer> flush = batch -> {
+      recorder.flush(batch);
+      Buffer<Integer> b = self.get();
+      if (b != null && batch.contains(0)) {
+        try {
+          for (int i = 0; i < 3; i++) {
+            b.add(100 + i); // the third one finds the channel (of 2) full
+          }
+        } catch (IllegalStateException e) {
+          thrown.add(e);
+        }
+      }
+    };
+    Buffer<Integer> buffer = Buffer.start(
+        Config.builder(flush).capacity(1).chanSize(2).flushInterval(HOURS).build());
+    self.set(buffer);
+    buffer.add(0);
+    await().atMost(WAIT).until(() -> !thrown.isEmpty());
+    buffer.close();
+    assertThat(thrown.get(0)).hasMessageContaining("deadlock");
+    assertThat(recorder.items()).containsExactly(0, 100, 101);
+  }
+
+  @Test
+  void closeOfAnIdleBufferReturnsPromptly() throws Exception {
+    Future<?> f = CompletableFuture.runAsync(() -> Buffer.start(
+        Config.builder(new RecordingFlush<String>()).build()).close(), Async.VIRTUAL);
+    f.get(10, TimeUnit.SECONDS);
+  }
+}

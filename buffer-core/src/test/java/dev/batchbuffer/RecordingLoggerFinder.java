@@ -1,0 +1,53 @@
+package dev.batchbuffer;
+
+import java.text.MessageFormat;
+import java.util.List;
+import java.util.ResourceBundle;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Captures what the library logs through {@link System.Logger} in tests (installed with
+ * META-INF/services), so a test can check that a failure left a trace.
+ */
+public final class RecordingLoggerFinder extends System.LoggerFinder {
+  /** One captured log line. */
+  public record Line(String logger, System.Logger.Level level, String message, @Nullable Throwable error) {}
+
+  static final List<Line> LINES = new CopyOnWriteArrayList<>();
+
+  /** Creates the finder; called by the service loader. */
+  public RecordingLoggerFinder() {}
+
+  @Override
+  public System.Logger getLogger(String name, Module module) {
+    return new System.Logger() {
+      @Override
+      public String getName() {
+        return name;
+      }
+
+      @Override
+      public boolean isLoggable(Level level) {
+        return true;
+      }
+
+      @Override
+      public void log(Level level, @Nullable ResourceBundle bundle, @Nullable String msg,
+          @Nullable Throwable thrown) {
+        LINES.add(new Line(name, level, String.valueOf(msg), thrown));
+      }
+
+      @Override
+      public void log(Level level, @Nullable ResourceBundle bundle, @Nullable String format,
+          @Nullable Object... params) {
+        LINES.add(new Line(name, level, MessageFormat.format(String.valueOf(format), params), null));
+      }
+    };
+  }
+
+  /** Lines whose message contains {@code text}. */
+  static List<Line> linesContaining(String text) {
+    return LINES.stream().filter(l -> l.message().contains(text)).toList();
+  }
+}
