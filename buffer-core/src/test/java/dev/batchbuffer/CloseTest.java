@@ -109,21 +109,21 @@ class CloseTest {
 
   @RepeatedTest(25)
   void producersRacingCloseEitherGetTheirItemFlushedOrAnException() throws Exception {
-    RecordingFlush<Integer> flush = new RecordingFlush<>();
-    Buffer<Integer> buffer = Buffer.start(
+    RecordingFlush<Long> flush = new RecordingFlush<>();
+    Buffer<Long> buffer = Buffer.start(
         Config.builder(flush).capacity(7).chanSize(16).flushInterval(HOURS).build());
     int producers = 8;
-    List<List<Integer>> acceptedBy = new ArrayList<>();
+    List<List<Long>> acceptedBy = new ArrayList<>();
     AtomicInteger refused = new AtomicInteger();
     CountDownLatch started = new CountDownLatch(producers);
     List<Thread> threads = new ArrayList<>();
     for (int p = 0; p < producers; p++) {
-      List<Integer> accepted = new ArrayList<>();
+      List<Long> accepted = new ArrayList<>();
       acceptedBy.add(accepted);
-      int base = p * 1_000_000;
+      long base = (long) p << 32;
       threads.add(Thread.ofVirtual().start(() -> {
         started.countDown();
-        for (int i = 0; ; i++) {
+        for (long i = 0; ; i++) {
           try {
             buffer.add(base + i);
             accepted.add(base + i);
@@ -143,13 +143,13 @@ class CloseTest {
       t.join();
     }
     assertThat(refused).hasValue(producers);
-    List<Integer> flushed = flush.items();
-    List<Integer> expected = acceptedBy.stream().flatMap(List::stream).toList();
+    List<Long> flushed = flush.items();
+    List<Long> expected = acceptedBy.stream().flatMap(List::stream).toList();
     assertThat(flushed).hasSameSizeAs(expected);
     assertThat(flushed.stream().sorted().toList()).isEqualTo(expected.stream().sorted().toList());
     // Per-producer order survives.
-    java.util.Map<Integer, List<Integer>> byProducer = flushed.stream()
-        .collect(java.util.stream.Collectors.groupingBy(i -> i / 1_000_000));
+    java.util.Map<Integer, List<Long>> byProducer = flushed.stream()
+        .collect(java.util.stream.Collectors.groupingBy(i -> (int) (i >>> 32)));
     for (int p = 0; p < producers; p++) {
       assertThat(byProducer.getOrDefault(p, List.of())).isEqualTo(acceptedBy.get(p));
     }
@@ -167,12 +167,13 @@ class CloseTest {
       }
     };
     Buffer<Integer> buffer = Buffer.start(
-        Config.builder(flush).capacity(2).chanSize(100).flushInterval(HOURS).build());
+        Config.builder(flush).capacity(5).chanSize(100).flushInterval(HOURS).build());
     self.set(buffer);
     for (int i = 0; i < 5; i++) {
-      buffer.add(i);
+      buffer.add(i); // the fifth fills the batch; its flush closes the buffer
     }
     await().atMost(WAIT).until(buffer::isClosed);
+    assertThatThrownBy(() -> buffer.add(5)).isInstanceOf(IllegalStateException.class);
     buffer.close(); // from outside: waits for the drain that the inner close started
     assertThat(recorder.items()).containsExactly(0, 1, 2, 3, 4);
   }

@@ -127,7 +127,7 @@ public final class FlushLoop<T> implements Runnable {
   private void park() {
     // A callback may have interrupted this thread; a pending interrupt would turn park into a spin.
     if (Thread.interrupted()) {
-      problems.report(Problems.Kind.POLICY_FAILED,
+      problems.report(Problems.Kind.LOOP_INTERRUPTED,
           "a callback interrupted the loop thread; the interrupt was cleared", null);
     }
     int minItems = 1;

@@ -25,7 +25,9 @@ public final class Problems {
     /** {@code onReject} threw. */
     ON_REJECT_FAILED,
     /** A policy ({@code willOverflow}, {@code canAdd}, {@code shouldFlush}) threw. */
-    POLICY_FAILED
+    POLICY_FAILED,
+    /** A callback left the loop thread interrupted. */
+    LOOP_INTERRUPTED
   }
 
   /** The logger every buffer writes to. */

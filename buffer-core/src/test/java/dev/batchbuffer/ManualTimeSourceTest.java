@@ -1,0 +1,69 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.batchbuffer.testing.ManualTimeSource;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ManualTimeSourceTest {
+
+  @Test
+  void timeMovesOnlyWhenAdvanced() {
+    ManualTimeSource time = new ManualTimeSource(100);
+    assertThat(time.nanoTime()).isEqualTo(100);
+    time.advance(Duration.ofNanos(5));
+    time.advance(2, TimeUnit.MICROSECONDS);
+    assertThat(time.nanoTime()).isEqualTo(2105);
+  }
+
+  @Test
+  void negativeAdvanceIsRejected() {
+    ManualTimeSource time = new ManualTimeSource();
+    assertThatThrownBy(() -> time.advance(Duration.ofNanos(-1)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("amount must be >= 0 (was PT-0.000000001S)");
+    assertThatThrownBy(() -> time.advance(-1, TimeUnit.SECONDS))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("amount must be >= 0 (was -1)");
+  }
+
+  @Test
+  void timedParkReturnsOnlyOnceTheDeadlineIsReached() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    long deadline = time.nanoTime() + 1_000;
+    Thread waiter = Thread.ofVirtual().start(() -> {
+      while (time.nanoTime() - deadline < 0) {
+        time.parkNanos(this, deadline - time.nanoTime());
+      }
+    });
+    await().until(() -> time.timedWaiters() == 1);
+    time.advance(999, TimeUnit.NANOSECONDS);
+    await().until(() -> time.timedWaiters() == 1);
+    assertThat(waiter.isAlive()).isTrue();
+    time.advance(1, TimeUnit.NANOSECONDS);
+    waiter.join();
+    assertThat(time.waiters()).isZero();
+  }
+
+  @Test
+  void parkWithoutTimeoutCountsAsAnUntimedWaiter() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Thread waiter = Thread.ofVirtual().start(() -> time.park(this));
+    await().until(() -> time.waiters() == 1);
+    assertThat(time.timedWaiters()).isZero();
+    java.util.concurrent.locks.LockSupport.unpark(waiter);
+    waiter.join();
+  }
+
+  @Test
+  void nonPositiveParkReturnsAtOnce() {
+    ManualTimeSource time = new ManualTimeSource();
+    time.parkNanos(this, 0);
+    time.parkNanos(this, -5);
+    assertThat(time.waiters()).isZero();
+  }
+}

@@ -1,0 +1,28 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.InputStream;
+import java.lang.module.ModuleDescriptor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** Tests run on the class path, so this checks the compiled module-info directly. */
+class ModuleDescriptorTest {
+
+  @Test
+  void moduleExportsTheApiAndTheTestKitButNotTheInternals() throws Exception {
+    ModuleDescriptor module;
+    Path classes = Path.of(Buffer.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    try (InputStream in = Files.newInputStream(classes.resolve("module-info.class"))) {
+      module = ModuleDescriptor.read(in);
+    }
+    assertThat(module.name()).isEqualTo("dev.batchbuffer");
+    assertThat(module.exports().stream().map(ModuleDescriptor.Exports::source).collect(Collectors.toSet()))
+        .containsExactlyInAnyOrder("dev.batchbuffer", "dev.batchbuffer.testing");
+    assertThat(module.requires().stream().map(ModuleDescriptor.Requires::name).collect(Collectors.toSet()))
+        .containsExactlyInAnyOrder("java.base", "org.jspecify");
+  }
+}
