@@ -1,0 +1,82 @@
+package dev.batchbuffer.examples.demo;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+
+/**
+ * The orders table in a SQLite file. One connection, used by one thread at a time (the buffer's
+ * loop, then the main thread for the checks); not thread-safe.
+ */
+final class OrderStore implements AutoCloseable {
+  private static final String INSERT =
+      "INSERT INTO %s (id, producer, customer, amount_cents, created_at) VALUES (?, ?, ?, ?, ?)";
+
+  private final Connection connection;
+
+  OrderStore(Path file) throws SQLException {
+    connection = DriverManager.getConnection("jdbc:sqlite:" + file);
+    try (Statement s = connection.createStatement()) {
+      for (String table : List.of("orders", "orders_single")) {
+        s.execute("DROP TABLE IF EXISTS " + table);
+        s.execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, producer INTEGER NOT NULL, "
+            + "customer TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL)");
+      }
+    }
+  }
+
+  /** Writes one batch: one executeBatch, one commit. The buffer's flush function. */
+  void insertBatch(List<Order> batch) throws SQLException {
+    connection.setAutoCommit(false);
+    try (PreparedStatement insert = connection.prepareStatement(INSERT.formatted("orders"))) {
+      for (Order o : batch) {
+        bind(insert, o);
+        insert.addBatch();
+      }
+      insert.executeBatch();
+      connection.commit();
+    } catch (SQLException e) {
+      connection.rollback();
+      throw e;
+    }
+  }
+
+  /** Writes each order in its own transaction: the way the demo shows not to do it. */
+  void insertOneByOne(List<Order> orders) throws SQLException {
+    connection.setAutoCommit(true);
+    try (PreparedStatement insert = connection.prepareStatement(INSERT.formatted("orders_single"))) {
+      for (Order o : orders) {
+        bind(insert, o);
+        insert.executeUpdate();
+      }
+    }
+  }
+
+  /** Returns {count, checksum} of the orders table, the checksum computed as {@link Order#checksum}. */
+  long[] countAndChecksum() throws SQLException {
+    try (Statement s = connection.createStatement();
+        ResultSet rs = s.executeQuery(
+            "SELECT COUNT(*), COALESCE(SUM((id % 1000003) * 31 + amount_cents), 0) FROM orders")) {
+      rs.next();
+      return new long[] {rs.getLong(1), rs.getLong(2)};
+    }
+  }
+
+  private static void bind(PreparedStatement insert, Order o) throws SQLException {
+    insert.setLong(1, o.id());
+    insert.setInt(2, o.producer());
+    insert.setString(3, o.customer());
+    insert.setLong(4, o.amountCents());
+    insert.setLong(5, o.createdAtMillis());
+  }
+
+  @Override
+  public void close() throws SQLException {
+    connection.close();
+  }
+}

@@ -1,0 +1,63 @@
+package dev.batchbuffer.examples.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A small run of the README's first command, end to end on a real SQLite file. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class DemoTest {
+  final ByteArrayOutputStream out = new ByteArrayOutputStream();
+  final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+  int run(String... args) throws Exception {
+    return Demo.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void demoWritesEveryRowAndReportsTheSpeedUp(@TempDir Path dir) throws Exception {
+    int status = run("--items", "20000", "--producers", "4", "--capacity", "250", "--slice", "20",
+        "--db", dir.resolve("orders.db").toString());
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report).isZero();
+    assertThat(report)
+        .contains("rows written      20,000")
+        .contains("check             OK: table has 20,000 rows (expected 20,000)")
+        .contains("mean batch size")
+        .contains("time to close")
+        .containsPattern("speed-up +\\d+x");
+  }
+
+  @Test
+  void badOptionGetsOneLineAndTheUsage() throws Exception {
+    assertThat(run("--items", "lots")).isEqualTo(2);
+    String text = err.toString(StandardCharsets.UTF_8);
+    assertThat(text.lines().findFirst()).hasValue("demo: --items must be a whole number (was 'lots')");
+    assertThat(text).contains("usage: demo [options]").doesNotContain("Exception");
+  }
+
+  @Test
+  void unknownOptionAndMissingValueAreRejected() throws Exception {
+    assertThat(run("--fast")).isEqualTo(2);
+    assertThat(run("--capacity")).isEqualTo(2);
+    assertThat(run("--producers", "0")).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: unknown option --fast")
+        .contains("demo: --capacity needs a value")
+        .contains("demo: --producers must be >= 1 (was 0)");
+  }
+
+  @Test
+  void helpPrintsTheUsage() throws Exception {
+    assertThat(run("--help")).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("--items N").contains("--interval MS");
+  }
+}
