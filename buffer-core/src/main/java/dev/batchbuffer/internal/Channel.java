@@ -55,6 +55,9 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   /** The claim result of an offer that found the channel closed. */
   public static final int CLOSED = 2;
 
+  /** Re-tries of a producer on a full channel, or looks of the consumer at an empty one, before a park. */
+  private static final int SPINS_BEFORE_PARK = 128;
+
   private static final long CLOSED_BIT = Long.MIN_VALUE;
   private static final long INDEX_MASK = Long.MAX_VALUE;
   private static final long NOT_WAITING = Long.MAX_VALUE;
@@ -197,6 +200,15 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   }
 
   private int putSlowly(Object e, boolean timed, long nanos) throws InterruptedException {
+    // The consumer is usually mid-drain: a short spin often finds room without a park/unpark
+    // round trip, which costs microseconds. Bounded, so a stuck consumer costs nothing more.
+    for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
+      Thread.onSpinWait();
+      int result = tryOffer(e);
+      if (result != FULL) {
+        return result;
+      }
+    }
     Thread me = Thread.currentThread();
     long deadline = timed ? time.nanoTime() + nanos : 0L;
     BLOCKED.getAndAdd(this, 1);
@@ -286,6 +298,13 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    */
   public void await(int minItems, boolean timed, long nanos) {
     long target = (long) CONSUMER_INDEX.getOpaque(this) + minItems;
+    for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
+      long p = producerIndex;
+      if (p < 0 || p >= target) {
+        return;
+      }
+      Thread.onSpinWait();
+    }
     WAKE_AT.setVolatile(this, target);
     long p = producerIndex;
     if (p >= 0 && p < target) {

@@ -1,0 +1,91 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.batchbuffer.testing.ManualTimeSource;
+import dev.batchbuffer.testing.RecordingFlush;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The README's code, kept here so it always compiles and does what the README says. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ReadmeExampleTest {
+
+  record Event(String id, String payload) {}
+
+  static final class Backend {
+    final List<List<Event>> calls = new CopyOnWriteArrayList<>();
+
+    void putRecords(List<Event> batch) {
+      calls.add(batch);
+    }
+  }
+
+  @Test
+  void quickStart() throws Exception {
+    Backend backend = new Backend();
+    // --- README quick start ---
+    Config<Event> config = Config.builder(backend::putRecords)   // FlushFunc<Event>
+        .capacity(500)                                          // flush at 500 events
+        .flushInterval(Duration.ofMillis(200))                  // or 200 ms after the first one
+        .willOverflow((batch, e) -> bytes(batch) + e.payload().length() > 5 * 1024 * 1024)
+        .onFlushError((error, batch) -> System.err.println(batch.size() + " lost: " + error))
+        .build();
+
+    try (Buffer<Event> buffer = Buffer.start(config)) {
+      for (int i = 0; i < 1_000; i++) {
+        buffer.add(new Event("e" + i, "x".repeat(100)));          // blocks while the channel is full
+      }
+    }                                                           // close(): drain, final flush, wait
+    // --- end ---
+    assertThat(backend.calls).hasSize(2);
+    assertThat(backend.calls).allSatisfy(b -> assertThat(b).hasSize(500));
+  }
+
+  static long bytes(List<Event> batch) {
+    long n = 0;
+    for (Event e : batch) {
+      n += e.payload().length();
+    }
+    return n;
+  }
+
+  /** The code under test in the README's test-kit example: a producer of the user's own. */
+  static final class AuditLog {
+    private final Buffer<String> buffer;
+
+    AuditLog(Buffer<String> buffer) {
+      this.buffer = buffer;
+    }
+
+    void record(String event) throws InterruptedException {
+      buffer.add(event);
+    }
+  }
+
+  @Test
+  void auditLogFlushesAPartialBatchAfterOneSecond() throws Exception {
+    // --- README test kit ---
+    ManualTimeSource time = new ManualTimeSource();
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Config<String> config = Config.builder(flush).capacity(100).flushInterval(Duration.ofSeconds(1)).build();
+    try (Buffer<String> buffer = Buffer.start(config, Options.builder().timeSource(time).build())) {
+      AuditLog log = new AuditLog(buffer);
+      log.record("login");
+      log.record("logout");
+
+      await().until(() -> time.timedWaiters() == 1);     // the loop armed the 1 s linger deadline
+      time.advance(Duration.ofMillis(999));
+      assertThat(flush.batches()).isEmpty();             // not yet
+      time.advance(Duration.ofMillis(1));
+      assertThat(flush.awaitBatches(1, Duration.ofSeconds(5)))
+          .containsExactly(List.of("login", "logout"));
+    }
+    // --- end ---
+  }
+}
