@@ -2,6 +2,8 @@ package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Channel;
 import dev.batchbuffer.internal.FlushLoop;
+import dev.batchbuffer.internal.MemoryGate;
+import dev.batchbuffer.internal.PolicyFace;
 import dev.batchbuffer.internal.Problems;
 import java.time.Duration;
 import java.util.Objects;
@@ -48,6 +50,11 @@ public final class Buffer<T> implements AutoCloseable {
   private final String name;
   private final Problems problems;
   private final FlushLoop<T> loop;
+  /** The byte bound on buffered items, or null. */
+  private final @Nullable MemoryGate<T> memory;
+  /** The weigher of a policy whose oversize rule is FAIL_FAST, or null: checked on add. */
+  private final @Nullable Weigher<? super T> failFast;
+  private final long failFastLimit;
   /** Set once, by the loop thread, before it ends on a fatal error; read by producers. */
   private volatile @Nullable Throwable failure;
 
@@ -57,7 +64,18 @@ public final class Buffer<T> implements AutoCloseable {
     TimeSource time = options.timeSource();
     this.problems = new Problems(name, time);
     this.channel = new Channel<>(config.chanSize(), time);
-    this.loop = new FlushLoop<>(config, channel, time, problems);
+    Weigher<? super T> memoryWeigher = options.memoryWeigher();
+    this.memory = memoryWeigher == null ? null
+        : new MemoryGate<T>(memoryWeigher, options.maxBufferedBytes(), time);
+    FlushPolicy<T> policy = PolicyFace.policyOf(config);
+    if (policy != null && policy.oversize() == Oversize.FAIL_FAST && policy.weigher() != null) {
+      this.failFast = policy.weigher();
+      this.failFastLimit = policy.maxItemBytes();
+    } else {
+      this.failFast = null;
+      this.failFastLimit = Long.MAX_VALUE;
+    }
+    this.loop = new FlushLoop<>(config, channel, time, problems, memory);
     this.loopThread = Thread.ofVirtual().name(name).unstarted(this::runLoop);
     channel.bindConsumer(loopThread);
   }
@@ -120,12 +138,73 @@ public final class Buffer<T> implements AutoCloseable {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
+    if (failFast != null || memory != null) {
+      admit(item, Blocking.FOREVER, 0L);
+      return;
+    }
     int result = channel.tryOffer(item);
     if (result == Channel.FULL) {
       checkNotLoopThread();
       result = channel.put(item, false, 0L);
     }
     if (result == Channel.CLOSED) {
+      throw closed();
+    }
+  }
+
+  /** How long {@link #admit} may wait. */
+  private enum Blocking { NO, TIMED, FOREVER }
+
+  /**
+   * The slow path of add/offer when a policy fails fast or memory is bounded: check the item's
+   * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had.
+   */
+  private boolean admit(T item, Blocking blocking, long nanos) throws InterruptedException {
+    Weigher<? super T> weigher = failFast;
+    if (weigher != null) {
+      long w = weigher.weigh(item);
+      if (w > failFastLimit) {
+        throw new IllegalArgumentException("item weighs " + w + " bytes, above the per-item limit of "
+            + failFastLimit + " (Oversize.FAIL_FAST): not added");
+      }
+    }
+    MemoryGate<T> gate = memory;
+    long m = 0;
+    if (gate != null) {
+      m = gate.weightOf(item);
+      if (!gate.tryAcquire(m)) {
+        if (blocking == Blocking.NO) {
+          checkOpen();
+          return false;
+        }
+        checkNotLoopThread();
+        if (!gate.acquire(m, blocking == Blocking.TIMED, nanos, channel::isClosed)) {
+          checkOpen();
+          return false;
+        }
+      }
+    }
+    boolean added = false;
+    try {
+      int result = channel.tryOffer(item);
+      if (result == Channel.FULL && blocking != Blocking.NO) {
+        checkNotLoopThread();
+        result = channel.put(item, blocking == Blocking.TIMED, nanos);
+      }
+      if (result == Channel.CLOSED) {
+        throw closed();
+      }
+      added = result == Channel.OK;
+      return added;
+    } finally {
+      if (!added && gate != null) {
+        gate.release(m);
+      }
+    }
+  }
+
+  private void checkOpen() {
+    if (channel.isClosed()) {
       throw closed();
     }
   }
@@ -140,6 +219,13 @@ public final class Buffer<T> implements AutoCloseable {
    */
   public boolean offer(T item) {
     Objects.requireNonNull(item, "item must not be null");
+    if (failFast != null || memory != null) {
+      try {
+        return admit(item, Blocking.NO, 0L);
+      } catch (InterruptedException e) {
+        throw new AssertionError("a non-blocking admission cannot be interrupted", e);
+      }
+    }
     int result = channel.tryOffer(item);
     if (result == Channel.CLOSED) {
       throw closed();
@@ -164,6 +250,9 @@ public final class Buffer<T> implements AutoCloseable {
     Objects.requireNonNull(timeout, "timeout must not be null");
     if (Thread.interrupted()) {
       throw new InterruptedException();
+    }
+    if (failFast != null || memory != null) {
+      return admit(item, timeout.isPositive() ? Blocking.TIMED : Blocking.NO, saturatedNanos(timeout));
     }
     int result = channel.tryOffer(item);
     if (result == Channel.FULL && timeout.isPositive()) {
@@ -216,6 +305,9 @@ public final class Buffer<T> implements AutoCloseable {
   @Override
   public void close() {
     channel.close();
+    if (memory != null) {
+      memory.wakeAll();
+    }
     if (Thread.currentThread() == loopThread) {
       return;
     }

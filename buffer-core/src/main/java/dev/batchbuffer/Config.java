@@ -163,6 +163,7 @@ public record Config<T>(
     private int capacity;
     private int chanSize;
     private @Nullable Duration flushInterval;
+    private @Nullable FlushPolicy<T> policy;
 
     private Builder(FlushFunc<T> flush) {
       this.flush = Objects.requireNonNull(flush, "flush must not be null");
@@ -258,6 +259,24 @@ public record Config<T>(
     }
 
     /**
+     * Sets {@code willOverflow}, {@code canAdd} and {@code shouldFlush} from {@code policy} (its
+     * {@linkplain FlushPolicy#asWillOverflow() faces}); the loop keeps the policy's running state
+     * itself. The policy's age becomes {@code flushInterval} (the shorter of the two if both are
+     * set) and its count becomes {@code capacity} unless {@code capacity} is set. A predicate set
+     * after this call replaces the policy's face in that slot.
+     *
+     * @param policy when a batch is complete
+     * @return this builder
+     */
+    public Builder<T> policy(FlushPolicy<T> policy) {
+      this.policy = Objects.requireNonNull(policy, "policy must not be null");
+      this.willOverflow = policy.asWillOverflow();
+      this.canAdd = policy.asCanAdd();
+      this.shouldFlush = policy.asShouldFlush();
+      return this;
+    }
+
+    /**
      * Validates and returns the configuration.
      *
      * @return a new, immutable config
@@ -265,8 +284,20 @@ public record Config<T>(
      */
     @SuppressWarnings("NullAway") // the canonical constructor resolves null to the defaults
     public Config<T> build() {
+      Duration interval = flushInterval;
+      int size = capacity;
+      FlushPolicy<T> p = policy;
+      if (p != null) {
+        Duration age = p.maxAge();
+        if (age != null && (interval == null || age.compareTo(interval) < 0)) {
+          interval = age;
+        }
+        if (size == 0 && p.maxItems() != Integer.MAX_VALUE) {
+          size = p.maxItems();
+        }
+      }
       return new Config<>(flush, willOverflow, canAdd, onReject, shouldFlush, onFlushError,
-          capacity, chanSize, flushInterval);
+          size, chanSize, interval);
     }
   }
 }

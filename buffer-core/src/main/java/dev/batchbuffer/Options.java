@@ -5,8 +5,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Settings of a {@link Buffer} beyond the nine of {@link Config}, kept beside it so that the
- * nine-argument {@code Config} keeps its shape: the time source and the buffer's name. Immutable and
- * thread-safe.
+ * nine-argument {@code Config} keeps its shape: the time source, the buffer's name and the bound on
+ * buffered bytes. Immutable and thread-safe.
  *
  * <pre>{@code
  * Buffer<Event> buffer = Buffer.start(config, Options.builder().name("events").build());
@@ -19,10 +19,14 @@ public final class Options<T> {
 
   private final TimeSource timeSource;
   private final @Nullable String name;
+  private final @Nullable Weigher<? super T> memoryWeigher;
+  private final long maxBufferedBytes;
 
   private Options(Builder<T> builder) {
     this.timeSource = builder.timeSource;
     this.name = builder.name;
+    this.memoryWeigher = builder.memoryWeigher;
+    this.maxBufferedBytes = builder.maxBufferedBytes;
   }
 
   /**
@@ -64,9 +68,28 @@ public final class Options<T> {
     return name;
   }
 
+  /**
+   * Returns the weigher of the memory bound.
+   *
+   * @return the weigher, or null if memory is not bounded by bytes
+   */
+  public @Nullable Weigher<? super T> memoryWeigher() {
+    return memoryWeigher;
+  }
+
+  /**
+   * Returns the bound on the bytes held in the channel and the batch.
+   *
+   * @return the bound, or {@link Long#MAX_VALUE} if there is none
+   */
+  public long maxBufferedBytes() {
+    return maxBufferedBytes;
+  }
+
   @Override
   public String toString() {
-    return "Options[timeSource=" + timeSource + ", name=" + name + "]";
+    return "Options[timeSource=" + timeSource + ", name=" + name
+        + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "") + "]";
   }
 
   /**
@@ -77,6 +100,8 @@ public final class Options<T> {
   public static final class Builder<T> {
     private TimeSource timeSource = TimeSource.system();
     private @Nullable String name;
+    private @Nullable Weigher<? super T> memoryWeigher;
+    private long maxBufferedBytes = Long.MAX_VALUE;
 
     private Builder() {}
 
@@ -104,6 +129,29 @@ public final class Options<T> {
         throw new IllegalArgumentException("name must not be blank (was \"" + name + "\")");
       }
       this.name = name;
+      return this;
+    }
+
+    /**
+     * Bounds the bytes, by {@code weigher}, that the buffer holds from {@code add} until the item's
+     * flush has returned (channel and batch together): {@code add} waits, {@code offer} returns
+     * false, while adding would exceed {@code maxBytes}. An item heavier than the whole bound is let
+     * in only when nothing else is held, so it waits its turn but never deadlocks (and a policy's
+     * {@link Oversize} rule still applies to it). The weigher runs on producer threads and again on
+     * the loop, so it must be cheap and deterministic.
+     *
+     * @param weigher the size of an item
+     * @param maxBytes the most bytes held at once, at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code maxBytes < 1}
+     */
+    public Builder<T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
+      Objects.requireNonNull(weigher, "weigher must not be null");
+      if (maxBytes < 1) {
+        throw new IllegalArgumentException("maxBufferedBytes must be >= 1 (was " + maxBytes + ")");
+      }
+      this.memoryWeigher = weigher;
+      this.maxBufferedBytes = maxBytes;
       return this;
     }
 

@@ -27,7 +27,9 @@ public final class Problems {
     /** A policy ({@code willOverflow}, {@code canAdd}, {@code shouldFlush}) threw. */
     POLICY_FAILED,
     /** A callback left the loop thread interrupted. */
-    LOOP_INTERRUPTED
+    LOOP_INTERRUPTED,
+    /** An item weighed more than a policy's per-item limit and was rejected. */
+    OVERSIZE
   }
 
   /** The logger every buffer writes to. */
