@@ -223,6 +223,10 @@ public final class FlushLoop<T> implements Runnable {
       }
       if (w > maxItemBytes) {
         if (oversize == Oversize.SEND_ALONE) {
+          if (!admitted(item)) {
+            reject(item, m);
+            return;
+          }
           flush();
           append(item, w, m);
           flush();
@@ -248,16 +252,23 @@ public final class FlushLoop<T> implements Runnable {
         flush();
       }
     }
-    for (int i = 0; i < admissions.size(); i++) {
-      if (test(admissions.get(i), item, "canAdd") != TRUE) {
-        reject(item, m);
-        return;
-      }
+    if (!admitted(item)) {
+      reject(item, m);
+      return;
     }
     append(item, w, m);
     if (size >= countLimit || bytes >= maxBytes || (!fulls.isEmpty() && shouldFlushNow())) {
       flush();
     }
+  }
+
+  private boolean admitted(T item) {
+    for (int i = 0; i < admissions.size(); i++) {
+      if (test(admissions.get(i), item, "canAdd") != TRUE) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void append(T item, long w, long m) {
