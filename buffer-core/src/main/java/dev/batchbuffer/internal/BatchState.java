@@ -1,0 +1,66 @@
+package dev.batchbuffer.internal;
+
+import java.util.AbstractList;
+import java.util.Objects;
+import java.util.RandomAccess;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One batch being built: its items, running weights and linger deadline. A buffer has one; a keyed
+ * buffer has one per live key. Owned by the loop thread; not thread-safe.
+ *
+ * @param <T> the item type
+ */
+public final class BatchState<T> {
+  final Limits<T> limits;
+  final @Nullable Object key;
+  final BatchView view = new BatchView();
+  Object[] items;
+  int size;
+  /** Running weight by the policy's weigher: O(1) per item, reset by each flush. */
+  long bytes;
+  /** Running weight by the memory gate's weigher, released after the flush. */
+  long held;
+  boolean armed;
+  long deadline;
+  /** Bumped by every flush, so a stale deadline entry of a keyed loop can be recognised. */
+  long epoch;
+  /** When the batch last took an item or was flushed, for idle-key expiry. */
+  long lastUsed;
+
+  /**
+   * Creates an empty batch.
+   *
+   * @param limits what ends it
+   * @param key its key in a keyed buffer, or null
+   */
+  public BatchState(Limits<T> limits, @Nullable Object key) {
+    this.limits = limits;
+    this.key = key;
+    this.items = new Object[limits.initialLength()];
+  }
+
+  /**
+   * Returns how many items the batch holds.
+   *
+   * @return the size
+   */
+  public int size() {
+    return size;
+  }
+
+  /** The live batch as policies see it: read-only, valid during the call. */
+  final class BatchView extends AbstractList<T> implements RandomAccess {
+    @Override
+    @SuppressWarnings("unchecked")
+    public T get(int index) {
+      Objects.checkIndex(index, size);
+      return (T) items[index];
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+  }
+}
