@@ -1,0 +1,322 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.TimeSource;
+import dev.batchbuffer.Weigher;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.function.LongSupplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The producer side and the lifecycle shared by {@code Buffer} and {@code KeyedBuffer}: admission
+ * (oversize check, memory bound, channel slot), the loop thread, close and the fatal-error path.
+ * Thread-safe.
+ *
+ * @param <T> the item type
+ */
+public final class Engine<T> {
+  /*
+   * Lifecycle: RUNNING -> CLOSING -> TERMINATED.
+   *   RUNNING     the channel is open; producers add, the loop batches and flushes.
+   *   CLOSING     close() set the channel's closed bit: every later add/offer throws; the loop drains
+   *               what was accepted before the bit, does the final flush and ends.
+   *   TERMINATED  the loop thread has ended; close() returns.
+   * The closed bit lives in the channel's producer index, so "accepted" and "closed" are decided by
+   * one atomic: an add either claimed its slot before the close (and will be flushed) or fails.
+   * The only other way to TERMINATED is a fatal error (a VirtualMachineError) thrown by a callback:
+   * the loop closes the channel, logs what could not be delivered, and ends; `failure` records why.
+   */
+
+  private final String name;
+  private final Channel<T> channel;
+  private final Problems problems;
+  private final @Nullable MemoryGate<T> memory;
+  private final @Nullable Weigher<? super T> failFast;
+  private final long failFastLimit;
+  private @Nullable Thread loopThread;
+  /** Set once, by the loop thread, before it ends on a fatal error; read by producers. */
+  private volatile @Nullable Throwable failure;
+
+  /** How long an admission may wait. */
+  private enum Blocking { NO, TIMED, FOREVER }
+
+  /**
+   * Creates the producer side of a buffer; {@link #start} starts its loop.
+   *
+   * @param name the buffer's name
+   * @param time its clock
+   * @param chanSize the channel bound
+   * @param memoryWeigher the weigher of the memory bound, or null
+   * @param maxBufferedBytes the memory bound
+   * @param failFast the weigher of a fail-fast per-item limit, or null
+   * @param failFastLimit that limit
+   */
+  public Engine(String name, TimeSource time, int chanSize,
+      @Nullable Weigher<? super T> memoryWeigher, long maxBufferedBytes,
+      @Nullable Weigher<? super T> failFast, long failFastLimit) {
+    this.name = name;
+    this.problems = new Problems(name, time);
+    this.channel = new Channel<>(chanSize, time);
+    this.memory = memoryWeigher == null ? null
+        : new MemoryGate<T>(memoryWeigher, maxBufferedBytes, time);
+    this.failFast = failFast;
+    this.failFastLimit = failFastLimit;
+  }
+
+  /**
+   * Returns the channel the loop consumes.
+   *
+   * @return the channel
+   */
+  public Channel<T> channel() {
+    return channel;
+  }
+
+  /**
+   * Returns where callback failures go.
+   *
+   * @return the problem reporter
+   */
+  public Problems problems() {
+    return problems;
+  }
+
+  /**
+   * Returns the memory bound.
+   *
+   * @return the gate, or null if memory is not bounded
+   */
+  public @Nullable MemoryGate<T> memory() {
+    return memory;
+  }
+
+  /**
+   * Returns the buffer's name.
+   *
+   * @return the name
+   */
+  public String name() {
+    return name;
+  }
+
+  /**
+   * Starts the loop on a new virtual thread.
+   *
+   * @param loop the loop body
+   * @param pendingInBatches how many items the loop's batches hold, read only after it died
+   */
+  public void start(Runnable loop, LongSupplier pendingInBatches) {
+    Thread t = Thread.ofVirtual().name(name).unstarted(() -> {
+      try {
+        loop.run();
+      } catch (Throwable e) {
+        failure = e;
+        channel.close();
+        if (memory != null) {
+          memory.wakeAll();
+        }
+        problems.fatal("a callback threw a fatal error; the buffer stopped. Not delivered: the batch "
+            + "being processed, " + pendingInBatches.getAsLong() + " batched items and "
+            + channel.size() + " items in the channel", e);
+        throw e;
+      }
+    });
+    loopThread = t;
+    channel.bindConsumer(t);
+    t.start();
+  }
+
+  /**
+   * Adds an item, waiting for room.
+   *
+   * @param item the item
+   * @throws InterruptedException if interrupted on entry or while waiting
+   */
+  public void add(T item) throws InterruptedException {
+    Objects.requireNonNull(item, "item must not be null");
+    if (Thread.interrupted()) {
+      throw new InterruptedException();
+    }
+    if (failFast != null || memory != null) {
+      admit(item, Blocking.FOREVER, 0L);
+      return;
+    }
+    int result = channel.tryOffer(item);
+    if (result == Channel.FULL) {
+      checkNotLoopThread();
+      result = channel.put(item, false, 0L);
+    }
+    if (result == Channel.CLOSED) {
+      throw closed();
+    }
+  }
+
+  /**
+   * Adds an item if there is room now.
+   *
+   * @param item the item
+   * @return true if added
+   */
+  public boolean offer(T item) {
+    Objects.requireNonNull(item, "item must not be null");
+    if (failFast != null || memory != null) {
+      try {
+        return admit(item, Blocking.NO, 0L);
+      } catch (InterruptedException e) {
+        throw new AssertionError("a non-blocking admission cannot be interrupted", e);
+      }
+    }
+    int result = channel.tryOffer(item);
+    if (result == Channel.CLOSED) {
+      throw closed();
+    }
+    return result == Channel.OK;
+  }
+
+  /**
+   * Adds an item, waiting up to {@code timeout} for room.
+   *
+   * @param item the item
+   * @param timeout the longest wait
+   * @return true if added, false on timeout
+   * @throws InterruptedException if interrupted on entry or while waiting
+   */
+  public boolean offer(T item, Duration timeout) throws InterruptedException {
+    Objects.requireNonNull(item, "item must not be null");
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    if (Thread.interrupted()) {
+      throw new InterruptedException();
+    }
+    long nanos = saturatedNanos(timeout);
+    if (failFast != null || memory != null) {
+      return admit(item, timeout.isPositive() ? Blocking.TIMED : Blocking.NO, nanos);
+    }
+    int result = channel.tryOffer(item);
+    if (result == Channel.FULL && timeout.isPositive()) {
+      checkNotLoopThread();
+      result = channel.put(item, true, nanos);
+    }
+    if (result == Channel.CLOSED) {
+      throw closed();
+    }
+    return result == Channel.OK;
+  }
+
+  /**
+   * The slow path of add/offer when a policy fails fast or memory is bounded: check the item's
+   * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had.
+   */
+  private boolean admit(T item, Blocking blocking, long nanos) throws InterruptedException {
+    Weigher<? super T> weigher = failFast;
+    if (weigher != null) {
+      long w = weigher.weigh(item);
+      if (w > failFastLimit) {
+        throw new IllegalArgumentException("item weighs " + w + " bytes, above the per-item limit of "
+            + failFastLimit + " (Oversize.FAIL_FAST): not added");
+      }
+    }
+    MemoryGate<T> gate = memory;
+    long m = 0;
+    if (gate != null) {
+      m = gate.weightOf(item);
+      if (!gate.tryAcquire(m)) {
+        if (blocking == Blocking.NO) {
+          checkOpen();
+          return false;
+        }
+        checkNotLoopThread();
+        if (!gate.acquire(m, blocking == Blocking.TIMED, nanos, channel::isClosed)) {
+          checkOpen();
+          return false;
+        }
+      }
+    }
+    boolean added = false;
+    try {
+      int result = channel.tryOffer(item);
+      if (result == Channel.FULL && blocking != Blocking.NO) {
+        checkNotLoopThread();
+        result = channel.put(item, blocking == Blocking.TIMED, nanos);
+      }
+      if (result == Channel.CLOSED) {
+        throw closed();
+      }
+      added = result == Channel.OK;
+      return added;
+    } finally {
+      if (!added && gate != null) {
+        gate.release(m);
+      }
+    }
+  }
+
+  /**
+   * Returns how many items wait in the channel.
+   *
+   * @return a snapshot
+   */
+  public int itemsInChannel() {
+    return channel.size();
+  }
+
+  /**
+   * Returns whether admission has stopped.
+   *
+   * @return true once closed or dead
+   */
+  public boolean isClosed() {
+    return channel.isClosed();
+  }
+
+  /** Stops admission, wakes every waiter, and waits for the loop unless called from it. */
+  public void close() {
+    channel.close();
+    if (memory != null) {
+      memory.wakeAll();
+    }
+    Thread t = loopThread;
+    if (t == null || Thread.currentThread() == t) {
+      return;
+    }
+    boolean interrupted = false;
+    for (; ; ) {
+      try {
+        t.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void checkOpen() {
+    if (channel.isClosed()) {
+      throw closed();
+    }
+  }
+
+  private void checkNotLoopThread() {
+    if (channel.isConsumer(Thread.currentThread())) {
+      throw new IllegalStateException(name + ": the buffer is full and this is its own "
+          + "loop thread; waiting here would deadlock (use offer(item) from callbacks)");
+    }
+  }
+
+  private IllegalStateException closed() {
+    Throwable cause = failure;
+    return cause == null
+        ? new IllegalStateException(name + " is closed")
+        : new IllegalStateException(name + " stopped on a fatal error", cause);
+  }
+
+  private static long saturatedNanos(Duration d) {
+    try {
+      return d.toNanos();
+    } catch (ArithmeticException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+}
