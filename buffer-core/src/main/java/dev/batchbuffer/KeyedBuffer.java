@@ -1,0 +1,359 @@
+package dev.batchbuffer;
+
+import dev.batchbuffer.internal.Defaults;
+import dev.batchbuffer.internal.Engine;
+import dev.batchbuffer.internal.KeyedLoop;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A batching buffer that keeps a batch per key: items are routed by a key function, each key's
+ * batches follow that key's {@link FlushPolicy} and linger, and the flush function receives the key
+ * with each batch (a batch per SQS queue, per Kafka partition, per tenant table). One loop on a
+ * virtual thread serves every key, so per-key order holds and flushes never overlap.
+ *
+ * <pre>{@code
+ * KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, sqs::sendBatch)
+ *     .policy(Presets.sqsSendMessageBatch(Message::sizeInBytes))
+ *     .flushInterval(Duration.ofMillis(100))
+ *     .maxKeys(1_000)
+ *     .start();
+ * }</pre>
+ *
+ * <p>Bounds across keys: {@code chanSize} items waiting for the loop, {@code maxKeys} keys with
+ * state (a new key first drops the longest-idle key, or flushes the oldest batch), and
+ * {@code maxBufferedItems} items in all batches (the oldest batches are flushed to stay under);
+ * {@link Builder#maxBufferedBytes} bounds bytes as {@link Buffer} does. A key whose batch stays empty
+ * for {@code keyIdleTimeout} is forgotten. Close drains every key. Thread-safe, with the same
+ * admission, close and error semantics as {@link Buffer}.
+ *
+ * @param <K> the key type
+ * @param <T> the item type
+ */
+public final class KeyedBuffer<K, T> implements AutoCloseable {
+  /** Keys with state at most, by default: {@value}. */
+  public static final int DEFAULT_MAX_KEYS = 10_000;
+  /** How long an empty key's state is kept, by default: one minute. */
+  public static final Duration DEFAULT_KEY_IDLE_TIMEOUT = Duration.ofMinutes(1);
+
+  private final Engine<T> engine;
+  private final KeyedLoop<K, T> loop;
+
+  private KeyedBuffer(Builder<K, T> b) {
+    String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
+    this.engine = new Engine<>(name, b.timeSource, b.chanSize, b.memoryWeigher, b.maxBufferedBytes,
+        null, Long.MAX_VALUE);
+    this.loop = new KeyedLoop<>(engine.channel(), b.timeSource, engine.problems(), engine.memory(),
+        b.keyOf, b.policyOf, b.flushInterval, b.flush, b.onReject, b.onFlushError, b.maxKeys,
+        b.maxBufferedItems, b.keyIdleTimeout);
+    engine.start(loop, loop::pendingInBatches);
+  }
+
+  /**
+   * Starts a builder.
+   *
+   * @param keyOf the key of an item; runs on the loop thread, must not throw (an item whose key
+   *     cannot be computed goes to {@code onReject})
+   * @param flush writes one key's batch
+   * @param <K> the key type
+   * @param <T> the item type
+   * @return a builder with the defaults: {@code FlushPolicy.count(100)}, 5 s linger, a channel of
+   *     200, {@value #DEFAULT_MAX_KEYS} keys
+   */
+  public static <K, T> Builder<K, T> builder(Function<? super T, ? extends K> keyOf,
+      KeyedFlushFunc<K, T> flush) {
+    return new Builder<>(keyOf, flush);
+  }
+
+  /**
+   * Adds an item, waiting while the buffer is full.
+   *
+   * @param item the item
+   * @throws NullPointerException if {@code item} is null
+   * @throws InterruptedException if interrupted on entry or while waiting; the item was not added
+   * @throws IllegalStateException if the buffer is closed; the item was not added
+   */
+  public void add(T item) throws InterruptedException {
+    engine.add(item);
+  }
+
+  /**
+   * Adds an item if there is room, without waiting.
+   *
+   * @param item the item
+   * @return true if added
+   * @throws IllegalStateException if the buffer is closed
+   */
+  public boolean offer(T item) {
+    return engine.offer(item);
+  }
+
+  /**
+   * Adds an item, waiting up to {@code timeout} for room.
+   *
+   * @param item the item
+   * @param timeout the longest wait
+   * @return true if added, false on timeout
+   * @throws InterruptedException if interrupted on entry or while waiting
+   * @throws IllegalStateException if the buffer is closed
+   */
+  public boolean offer(T item, Duration timeout) throws InterruptedException {
+    return engine.offer(item, timeout);
+  }
+
+  /**
+   * Returns how many items wait in the channel: a snapshot.
+   *
+   * @return the number of items not yet routed to a key
+   */
+  public int itemsInChannel() {
+    return engine.itemsInChannel();
+  }
+
+  /**
+   * Returns how many keys have state (a batch, or idle within {@code keyIdleTimeout}): a snapshot.
+   *
+   * @return the live key count
+   */
+  public int liveKeys() {
+    return loop.keys();
+  }
+
+  /**
+   * Returns whether admission has stopped.
+   *
+   * @return true once closed
+   */
+  public boolean isClosed() {
+    return engine.isClosed();
+  }
+
+  /**
+   * Closes the buffer: stops admission, drains every key's batch with a final flush each, and
+   * returns after the last flush; idempotent, and safe from inside a callback (as
+   * {@link Buffer#close()}).
+   */
+  @Override
+  public void close() {
+    engine.close();
+  }
+
+  @Override
+  public String toString() {
+    return "KeyedBuffer[" + engine.name() + (engine.isClosed() ? ", closed" : ", running")
+        + ", keys=" + loop.keys() + ", itemsInChannel=" + engine.itemsInChannel() + "]";
+  }
+
+  /**
+   * Builds and starts a {@link KeyedBuffer}. Setters validate at once, naming the field. Not
+   * thread-safe.
+   *
+   * @param <K> the key type
+   * @param <T> the item type
+   */
+  public static final class Builder<K, T> {
+    private final Function<? super T, ? extends K> keyOf;
+    private final KeyedFlushFunc<K, T> flush;
+    private Function<? super K, FlushPolicy<T>> policyOf;
+    private Duration flushInterval = Config.DEFAULT_FLUSH_INTERVAL;
+    private int chanSize = Config.DEFAULT_CHAN_SIZE_FACTOR * Config.DEFAULT_CAPACITY;
+    private int maxKeys = DEFAULT_MAX_KEYS;
+    private long maxBufferedItems = Long.MAX_VALUE;
+    private Duration keyIdleTimeout = DEFAULT_KEY_IDLE_TIMEOUT;
+    private Consumer<T> onReject = Defaults.ignore();
+    private BiConsumer<Exception, List<T>> onFlushError = Defaults.logAndDrop();
+    private TimeSource timeSource = TimeSource.system();
+    private @Nullable String name;
+    private @Nullable Weigher<? super T> memoryWeigher;
+    private long maxBufferedBytes = Long.MAX_VALUE;
+
+    private Builder(Function<? super T, ? extends K> keyOf, KeyedFlushFunc<K, T> flush) {
+      this.keyOf = Objects.requireNonNull(keyOf, "keyOf must not be null");
+      this.flush = Objects.requireNonNull(flush, "flush must not be null");
+      FlushPolicy<T> standard = FlushPolicy.count(Config.DEFAULT_CAPACITY);
+      this.policyOf = key -> standard;
+    }
+
+    /**
+     * Sets the policy of every key's batches.
+     *
+     * @param policy when a batch is complete
+     * @return this builder
+     */
+    public Builder<K, T> policy(FlushPolicy<T> policy) {
+      Objects.requireNonNull(policy, "policy must not be null");
+      this.policyOf = key -> policy;
+      return this;
+    }
+
+    /**
+     * Sets a policy per key, asked once when a key gets state.
+     *
+     * @param policyOf the policy of a key; must not return null
+     * @return this builder
+     */
+    public Builder<K, T> policy(Function<? super K, FlushPolicy<T>> policyOf) {
+      Objects.requireNonNull(policyOf, "policyOf must not be null");
+      this.policyOf = key -> Objects.requireNonNull(policyOf.apply(key),
+          () -> "policyOf returned null for key " + key);
+      return this;
+    }
+
+    /**
+     * Sets the linger of a partial batch (a policy's age, if shorter, wins).
+     *
+     * @param flushInterval positive, at most {@link Config#MAX_FLUSH_INTERVAL}
+     * @return this builder
+     */
+    public Builder<K, T> flushInterval(Duration flushInterval) {
+      Objects.requireNonNull(flushInterval, "flushInterval must not be null");
+      if (!flushInterval.isPositive() || flushInterval.compareTo(Config.MAX_FLUSH_INTERVAL) > 0) {
+        throw new IllegalArgumentException("flushInterval must be in (0, "
+            + Config.MAX_FLUSH_INTERVAL + "] (was " + flushInterval + ")");
+      }
+      this.flushInterval = flushInterval;
+      return this;
+    }
+
+    /**
+     * Sets how many items may wait for the loop before {@code add} blocks.
+     *
+     * @param chanSize in {@code [1, Config.MAX_CHAN_SIZE]}
+     * @return this builder
+     */
+    public Builder<K, T> chanSize(int chanSize) {
+      if (chanSize < 1 || chanSize > Config.MAX_CHAN_SIZE) {
+        throw new IllegalArgumentException("chanSize must be in [1, " + Config.MAX_CHAN_SIZE
+            + "] (was " + chanSize + ")");
+      }
+      this.chanSize = chanSize;
+      return this;
+    }
+
+    /**
+     * Sets the most keys with state.
+     *
+     * @param maxKeys at least 1
+     * @return this builder
+     */
+    public Builder<K, T> maxKeys(int maxKeys) {
+      if (maxKeys < 1) {
+        throw new IllegalArgumentException("maxKeys must be >= 1 (was " + maxKeys + ")");
+      }
+      this.maxKeys = maxKeys;
+      return this;
+    }
+
+    /**
+     * Sets the most items held in all batches together; the oldest batches are flushed early to
+     * stay at or under it.
+     *
+     * @param maxBufferedItems at least 1
+     * @return this builder
+     */
+    public Builder<K, T> maxBufferedItems(long maxBufferedItems) {
+      if (maxBufferedItems < 1) {
+        throw new IllegalArgumentException(
+            "maxBufferedItems must be >= 1 (was " + maxBufferedItems + ")");
+      }
+      this.maxBufferedItems = maxBufferedItems;
+      return this;
+    }
+
+    /**
+     * Bounds the bytes held from {@code add} until the flush returned, across keys, as
+     * {@link Options.Builder#maxBufferedBytes} does for {@link Buffer}.
+     *
+     * @param weigher the size of an item
+     * @param maxBytes at least 1
+     * @return this builder
+     */
+    public Builder<K, T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
+      Objects.requireNonNull(weigher, "weigher must not be null");
+      if (maxBytes < 1) {
+        throw new IllegalArgumentException("maxBufferedBytes must be >= 1 (was " + maxBytes + ")");
+      }
+      this.memoryWeigher = weigher;
+      this.maxBufferedBytes = maxBytes;
+      return this;
+    }
+
+    /**
+     * Sets how long a key whose batch is empty keeps its state.
+     *
+     * @param keyIdleTimeout positive
+     * @return this builder
+     */
+    public Builder<K, T> keyIdleTimeout(Duration keyIdleTimeout) {
+      Objects.requireNonNull(keyIdleTimeout, "keyIdleTimeout must not be null");
+      if (!keyIdleTimeout.isPositive() || keyIdleTimeout.compareTo(Config.MAX_FLUSH_INTERVAL) > 0) {
+        throw new IllegalArgumentException("keyIdleTimeout must be in (0, "
+            + Config.MAX_FLUSH_INTERVAL + "] (was " + keyIdleTimeout + ")");
+      }
+      this.keyIdleTimeout = keyIdleTimeout;
+      return this;
+    }
+
+    /**
+     * Sets the receiver of refused items (a policy's veto, an oversize item, a failing key).
+     *
+     * @param onReject runs on the loop thread
+     * @return this builder
+     */
+    public Builder<K, T> onReject(Consumer<T> onReject) {
+      this.onReject = Objects.requireNonNull(onReject, "onReject must not be null");
+      return this;
+    }
+
+    /**
+     * Sets the receiver of failed batches; the key is that of any item in the batch.
+     *
+     * @param onFlushError runs on the loop thread
+     * @return this builder
+     */
+    public Builder<K, T> onFlushError(BiConsumer<Exception, List<T>> onFlushError) {
+      this.onFlushError = Objects.requireNonNull(onFlushError, "onFlushError must not be null");
+      return this;
+    }
+
+    /**
+     * Sets the time source; tests pass a {@link dev.batchbuffer.testing.ManualTimeSource}.
+     *
+     * @param timeSource where to read time and wait for deadlines
+     * @return this builder
+     */
+    public Builder<K, T> timeSource(TimeSource timeSource) {
+      this.timeSource = Objects.requireNonNull(timeSource, "timeSource must not be null");
+      return this;
+    }
+
+    /**
+     * Sets the buffer's name, for its thread and log lines.
+     *
+     * @param name non-blank
+     * @return this builder
+     */
+    public Builder<K, T> name(String name) {
+      Objects.requireNonNull(name, "name must not be null");
+      if (name.isBlank()) {
+        throw new IllegalArgumentException("name must not be blank (was \"" + name + "\")");
+      }
+      this.name = name;
+      return this;
+    }
+
+    /**
+     * Starts the buffer: its loop runs on a new virtual thread.
+     *
+     * @return the running buffer
+     */
+    public KeyedBuffer<K, T> start() {
+      return new KeyedBuffer<>(this);
+    }
+  }
+}

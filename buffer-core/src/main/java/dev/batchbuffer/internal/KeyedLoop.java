@@ -1,0 +1,252 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.FlushPolicy;
+import dev.batchbuffer.KeyedFlushFunc;
+import dev.batchbuffer.TimeSource;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.PriorityQueue;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The consumer side of a {@code KeyedBuffer}: one loop, a batch per live key. Runs on one thread;
+ * not thread-safe, by design.
+ *
+ * @param <K> the key type
+ * @param <T> the item type
+ */
+public final class KeyedLoop<K, T> implements Runnable {
+  /*
+   * Same iteration as FlushLoop, over many batches. Each item is routed by its key to that key's
+   * BatchState (created on first use, with the key's policy) and goes through the shared Batcher,
+   * so per-key order holds and every per-key limit works as in Buffer.
+   *
+   * Deadlines: a batch that takes its first item pushes (deadline, state, epoch) on a priority
+   * queue; a flush bumps the state's epoch, so entries of flushed batches are recognised as stale
+   * and dropped when they surface. The loop parks until the earliest live deadline.
+   *
+   * Caps: before a new key gets a batch while maxKeys keys are live, the idle key used longest ago
+   * is dropped, or if none is idle, the oldest batch is flushed and its key dropped. When the items
+   * in all batches exceed maxBufferedItems, the oldest batches are flushed until they do not. A key
+   * whose batch has been empty for keyIdleTimeout is dropped by a sweep.
+   */
+
+  private final Channel<T> channel;
+  private final TimeSource time;
+  private final Problems problems;
+  private final Batcher<T> batcher;
+  private final Function<? super T, ? extends K> keyOf;
+  private final Function<? super K, FlushPolicy<T>> policyOf;
+  private final Duration interval;
+  private final int maxKeys;
+  private final long maxBufferedItems;
+  private final long idleNanos;
+  private final Map<K, BatchState<T>> batches = new HashMap<>();
+  private final PriorityQueue<Deadline<T>> deadlines =
+      new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
+  private long nextSweep;
+  /** batches.size(), published for monitoring from other threads. */
+  private volatile int keyCount;
+
+  /** A batch's linger deadline as of one epoch. */
+  private record Deadline<T>(long at, BatchState<T> state, long epoch) {}
+
+  /**
+   * Creates the loop.
+   *
+   * @param channel the channel it consumes
+   * @param time its clock
+   * @param problems where callback failures go
+   * @param memory the byte bound on buffered items, or null
+   * @param keyOf the key of an item
+   * @param policyOf the policy of a key's batches
+   * @param interval the linger when a policy has no age
+   * @param flush writes a key's batch
+   * @param onReject receives refused items
+   * @param onFlushError receives failed batches
+   * @param maxKeys the most live keys
+   * @param maxBufferedItems the most items across all batches
+   * @param keyIdle how long an empty key's state is kept
+   */
+  @SuppressWarnings("unchecked")
+  public KeyedLoop(Channel<T> channel, TimeSource time, Problems problems,
+      @Nullable MemoryGate<T> memory, Function<? super T, ? extends K> keyOf,
+      Function<? super K, FlushPolicy<T>> policyOf, Duration interval, KeyedFlushFunc<K, T> flush,
+      Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError, int maxKeys,
+      long maxBufferedItems, Duration keyIdle) {
+    this.channel = channel;
+    this.time = time;
+    this.problems = problems;
+    this.keyOf = keyOf;
+    this.policyOf = policyOf;
+    this.interval = interval;
+    this.maxKeys = maxKeys;
+    this.maxBufferedItems = maxBufferedItems;
+    this.idleNanos = keyIdle.toNanos();
+    this.batcher = new Batcher<>(channel, time, problems,
+        (state, items) -> flush.flush((K) Objects.requireNonNull(state.key), items), onReject,
+        onFlushError, memory,
+        state -> deadlines.add(new Deadline<>(state.deadline, state, state.epoch)));
+    this.nextSweep = time.nanoTime() + idleNanos;
+  }
+
+  @Override
+  public void run() {
+    for (; ; ) {
+      int n = 0;
+      T item;
+      while (n < FlushLoop.BURST && (item = channel.poll()) != null) {
+        route(item);
+        n++;
+      }
+      if (n > 0) {
+        channel.signalProducers();
+      }
+      long now = time.nanoTime();
+      flushDue(now);
+      if (now - nextSweep >= 0) {
+        sweepIdle(now);
+      }
+      if (n == FlushLoop.BURST) {
+        continue;
+      }
+      if (channel.isClosed()) {
+        while ((item = channel.poll()) != null) {
+          route(item);
+        }
+        // Oldest batch first: every non-empty batch is armed, so the queue reaches them all.
+        for (BatchState<T> s = oldestLive(); s != null; s = oldestLive()) {
+          batcher.flush(s);
+        }
+        return;
+      }
+      park(now);
+    }
+  }
+
+  private void route(T item) {
+    K key;
+    try {
+      key = Objects.requireNonNull(keyOf.apply(item), "the key function returned null");
+    } catch (Throwable t) {
+      Problems.rethrowIfFatal(t);
+      problems.report(Problems.Kind.POLICY_FAILED, "the key function threw; the item is handed to "
+          + "onReject", t);
+      batcher.reject(item, 0);
+      return;
+    }
+    BatchState<T> state = batches.get(key);
+    if (state == null) {
+      makeRoomForAKey();
+      state = new BatchState<>(Limits.of(policyOf.apply(key), interval), key);
+      batches.put(key, state);
+      keyCount = batches.size();
+    }
+    batcher.accept(state, item);
+    while (batcher.bufferedItems() > maxBufferedItems) {
+      BatchState<T> oldest = oldestLive();
+      if (oldest == null) {
+        break;
+      }
+      batcher.flush(oldest);
+    }
+  }
+
+  private void makeRoomForAKey() {
+    if (batches.size() < maxKeys) {
+      return;
+    }
+    BatchState<T> victim = null;
+    for (BatchState<T> s : batches.values()) {
+      if (s.size == 0 && (victim == null || s.lastUsed - victim.lastUsed < 0)) {
+        victim = s;
+      }
+    }
+    if (victim == null) {
+      victim = oldestLive();
+    }
+    if (victim != null) {
+      batcher.flush(victim);
+      batches.remove(victim.key);
+      keyCount = batches.size();
+    }
+  }
+
+  /** The live batch with the earliest deadline, dropping stale queue entries on the way. */
+  private @Nullable BatchState<T> oldestLive() {
+    for (; ; ) {
+      Deadline<T> d = deadlines.peek();
+      if (d == null) {
+        return null;
+      }
+      if (d.epoch == d.state.epoch && d.state.armed) {
+        return d.state;
+      }
+      deadlines.poll();
+    }
+  }
+
+  private void flushDue(long now) {
+    for (; ; ) {
+      BatchState<T> s = oldestLive();
+      if (s == null || now - s.deadline < 0) {
+        return;
+      }
+      batcher.flush(s);
+    }
+  }
+
+  private void sweepIdle(long now) {
+    for (Iterator<BatchState<T>> it = batches.values().iterator(); it.hasNext(); ) {
+      BatchState<T> s = it.next();
+      if (s.size == 0 && now - s.lastUsed >= idleNanos) {
+        it.remove();
+      }
+    }
+    keyCount = batches.size();
+    nextSweep = now + Math.max(1, idleNanos / 2);
+  }
+
+  private void park(long now) {
+    FlushLoop.clearStrayInterrupt(problems);
+    BatchState<T> next = oldestLive();
+    long wake = Long.MAX_VALUE;
+    if (next != null) {
+      wake = next.deadline - now;
+    }
+    if (!batches.isEmpty()) {
+      wake = Math.min(wake, nextSweep - now);
+    }
+    if (wake == Long.MAX_VALUE) {
+      channel.await(1, false, 0L);
+    } else if (wake > 0) {
+      channel.await(1, true, wake);
+    }
+  }
+
+  /**
+   * Returns how many keys have state (a live batch, or idle within the timeout): a snapshot, safe
+   * from any thread.
+   *
+   * @return the key count
+   */
+  public int keys() {
+    return keyCount;
+  }
+
+  /**
+   * Returns how many items the batches hold, for the death report.
+   *
+   * @return the item count across batches
+   */
+  public long pendingInBatches() {
+    return batcher.bufferedItems();
+  }
+}
