@@ -50,6 +50,33 @@ class FlushPolicyUnitTest {
   }
 
   @Test
+  void aBatchThatReachesItsByteLimitIsFlushedWithoutWaitingForTheLinger() throws Exception {
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Config<String> config = Config.builder(flush).policy(FlushPolicy.bytes(LENGTH, 4))
+        .flushInterval(HOURS).build();
+    try (Buffer<String> buffer = Buffer.start(config)) {
+      buffer.add("ab");
+      buffer.add("cd");
+      assertThat(flush.awaitBatches(1, Duration.ofSeconds(10))).containsExactly(List.of("ab", "cd"));
+    }
+  }
+
+  @Test
+  void anItemHeavierThanAnySeenFillsTheBatchWithinOneRecheck() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Config<String> config = Config.builder(flush).policy(FlushPolicy.bytes(LENGTH, 4))
+        .flushInterval(HOURS).build();
+    try (Buffer<String> buffer = Buffer.start(config, Options.builder().timeSource(time).build())) {
+      buffer.add("a"); // the heaviest seen is 1 byte: the loop expects 3 more before the batch fills
+      org.awaitility.Awaitility.await().until(() -> time.timedWaiters() == 1);
+      buffer.add("abc"); // 3 bytes at once fill it
+      time.advance(Duration.ofMillis(1));
+      assertThat(flush.awaitBatches(1, Duration.ofSeconds(10))).containsExactly(List.of("a", "abc"));
+    }
+  }
+
+  @Test
   void zeroWeightItemsNeverOverflow() throws Exception {
     assertThat(run(FlushPolicy.bytes(LENGTH, 3), "", "", "abc", ""))
         .containsExactly(List.of("", "", "abc"), List.of(""));

@@ -55,6 +55,41 @@ class ReadmeExampleTest {
     return n;
   }
 
+  /** A Kinesis record as the SDK's PutRecordsRequestEntry carries it. */
+  static final class KinesisRecord {
+    final String partitionKey;
+    final byte[] data;
+
+    KinesisRecord(String partitionKey, byte[] data) {
+      this.partitionKey = partitionKey;
+      this.data = data;
+    }
+  }
+
+  @Test
+  void kinesisRecordsSizedByBytes() throws Exception {
+    List<List<KinesisRecord>> requests = new CopyOnWriteArrayList<>();
+    List<KinesisRecord> tooBig = new CopyOnWriteArrayList<>();
+    // --- README Kinesis ---
+    Weigher<KinesisRecord> size = r ->
+        r.data.length + r.partitionKey.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    Config<KinesisRecord> config = Config.builder((List<KinesisRecord> batch) -> requests.add(batch))
+        .policy(Presets.kinesisPutRecords(size)                  // 500 records, 10 MiB, 1 MiB each
+            .or(FlushPolicy.age(Duration.ofMillis(100))))          // and at most 100 ms of linger
+        .onReject(tooBig::add)                                    // records above 1 MiB
+        .build();
+    try (Buffer<KinesisRecord> buffer = Buffer.start(config)) {
+      for (int i = 0; i < 30; i++) {
+        buffer.add(new KinesisRecord("device-" + i, new byte[512 * 1024]));  // 512 KiB each
+      }
+      buffer.add(new KinesisRecord("huge", new byte[2 * 1024 * 1024]));
+    }
+    // 30 x 512 KiB: 19 records fill 10 MiB (keys included), so requests of 19 and 11
+    // --- end ---
+    assertThat(requests).extracting(List::size).containsExactly(19, 11);
+    assertThat(tooBig).hasSize(1);
+  }
+
   /** The code under test in the README's test-kit example: a producer of the user's own. */
   static final class AuditLog {
     private final Buffer<String> buffer;

@@ -25,6 +25,8 @@ public final class BatchState<T> {
   long deadline;
   /** Bumped by every flush, so a stale deadline entry of a keyed loop can be recognised. */
   long epoch;
+  /** The heaviest item seen by this state so far, to predict when a byte limit may be reached. */
+  long maxWeightSeen;
   /** When the batch last took an item or was flushed, for idle-key expiry. */
   long lastUsed;
 

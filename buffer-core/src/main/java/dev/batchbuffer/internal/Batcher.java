@@ -104,6 +104,9 @@ public final class Batcher<T> {
         if (w < 0) {
           throw new IllegalArgumentException("weigher returned " + w + " (must be >= 0)");
         }
+        if (w > s.maxWeightSeen) {
+          s.maxWeightSeen = w;
+        }
       } catch (Throwable t) {
         Problems.rethrowIfFatal(t);
         problems.report(Problems.Kind.POLICY_FAILED, "weigher threw; the item is handed to onReject", t);

@@ -19,14 +19,20 @@ public final class FlushLoop<T> implements Runnable {
    * the deadline. The deadline is armed when an item enters an empty batch and disarmed by every
    * flush, so it measures how long the oldest item of the batch has waited.
    *
-   * While a partial batch waits and only the count can end it early, the loop asks the channel to
-   * wake it only once enough items for a full batch (or half the channel) have arrived; an empty
-   * batch asks for one item, because the first item starts the deadline. Any other limit makes every
-   * arrival worth a look.
+   * While a partial batch waits and only the count and a byte limit can end it early, the loop asks
+   * the channel to wake it only once enough items may have arrived to fill the batch: the items
+   * left to the count, or the room left to the byte limit divided by the heaviest item seen so far
+   * (exact unless a heavier item arrives, so the loop then also re-checks every BYTES_RECHECK
+   * nanoseconds: a full batch waits at most that long), and never more than half the channel. An empty batch asks for one item, because the first item starts the
+   * deadline. A custom condition, or a memory bound (whose waiters need flushes to make room),
+   * makes every arrival worth a look.
    */
 
   /** Items processed between two looks at the clock and the close flag. */
   static final int BURST = 1024;
+
+  /** How often a loop predicting a byte limit re-checks the channel: 1 ms. */
+  static final long BYTES_RECHECK_NANOS = 1_000_000;
 
   private final Channel<T> channel;
   private final TimeSource time;
@@ -54,7 +60,7 @@ public final class FlushLoop<T> implements Runnable {
     this.batcher = new Batcher<>(channel, time, problems, (state, items) -> flush.flush(items),
         config.onReject(), config.onFlushError(), memory, state -> {});
     this.batch = new BatchState<>(limits, null);
-    this.sparseWakeUps = limits.countOnly() && memory == null;
+    this.sparseWakeUps = limits.predictable() && memory == null;
   }
 
   @Override
@@ -90,13 +96,22 @@ public final class FlushLoop<T> implements Runnable {
   private void park() {
     clearStrayInterrupt(problems);
     int minItems = 1;
+    long recheck = Long.MAX_VALUE;
     if (batch.size > 0 && sparseWakeUps) {
-      minItems = Math.max(1, Math.min(batch.limits.countLimit() - batch.size, channel.bound() / 2));
+      Limits<T> limits = batch.limits;
+      long need = Math.min(limits.countLimit() - batch.size, channel.bound() / 2);
+      if (limits.weigher() != null) {
+        long room = limits.maxBytes() - batch.bytes;
+        long heaviest = Math.max(1, batch.maxWeightSeen);
+        need = Math.min(need, (room + heaviest - 1) / heaviest);
+        recheck = BYTES_RECHECK_NANOS;
+      }
+      minItems = (int) Math.max(1, need);
     }
     if (batch.armed) {
       long remaining = batch.deadline - time.nanoTime();
       if (remaining > 0) {
-        channel.await(minItems, true, remaining);
+        channel.await(minItems, true, Math.min(remaining, recheck));
       }
     } else {
       channel.await(minItems, false, 0L);

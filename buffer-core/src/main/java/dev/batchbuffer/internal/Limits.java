@@ -106,13 +106,13 @@ public record Limits<T>(int countLimit, @Nullable Weigher<? super T> weigher, lo
   }
 
   /**
-   * Returns whether only the count can end a batch early, so the loop need not look at arrivals
-   * one by one.
+   * Returns whether only the count and the byte limit can end a batch early, so the loop can tell
+   * from the number of arrivals when a batch may be full and need not look at arrivals one by one.
    *
-   * @return true for a plain count limit
+   * @return true when no custom condition is set
    */
-  public boolean countOnly() {
-    return countLimit != Integer.MAX_VALUE && weigher == null && overflows.isEmpty()
+  public boolean predictable() {
+    return (countLimit != Integer.MAX_VALUE || weigher != null) && overflows.isEmpty()
         && admissions.isEmpty() && fulls.isEmpty();
   }
 }

@@ -23,6 +23,7 @@ class BenchmarkSmokeTest {
   void everyBenchmarkRunsAndVerifiesItsItems() throws Exception {
     Options options = new OptionsBuilder()
         .include(AddFlushBenchmark.class.getSimpleName())
+        .include(PolicyCostBenchmark.class.getSimpleName())
         .forks(0)
         .warmupIterations(0)
         .measurementIterations(1)
@@ -30,7 +31,7 @@ class BenchmarkSmokeTest {
         .shouldFailOnError(true)
         .build();
     Collection<RunResult> results = new Runner(options).run();
-    assertThat(results).hasSize(4).allSatisfy(r ->
+    assertThat(results).hasSize(6).allSatisfy(r ->
         assertThat(r.getPrimaryResult().getScore()).isPositive());
   }
 }
