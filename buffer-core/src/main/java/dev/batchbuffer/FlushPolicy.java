@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import dev.batchbuffer.internal.Checks;
 import dev.batchbuffer.internal.PolicyFace;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -135,11 +136,7 @@ public final class FlushPolicy<T> {
    *     {@link Config#MAX_FLUSH_INTERVAL}
    */
   public static <T> FlushPolicy<T> age(Duration maxAge) {
-    Objects.requireNonNull(maxAge, "maxAge must not be null");
-    if (!maxAge.isPositive() || maxAge.compareTo(Config.MAX_FLUSH_INTERVAL) > 0) {
-      throw new IllegalArgumentException(
-          "maxAge must be in (0, " + Config.MAX_FLUSH_INTERVAL + "] (was " + maxAge + ")");
-    }
+    Checks.interval("maxAge", maxAge);
     return new FlushPolicy<>(NO_COUNT, null, NO_BYTES, NO_BYTES, Oversize.REJECT, maxAge,
         List.of(), List.of(), List.of());
   }

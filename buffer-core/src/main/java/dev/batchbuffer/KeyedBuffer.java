@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import dev.batchbuffer.internal.Checks;
 import dev.batchbuffer.internal.Defaults;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.KeyedLoop;
@@ -30,7 +31,9 @@ import org.jspecify.annotations.Nullable;
  * {@code maxBufferedItems} items in all batches (the oldest batches are flushed to stay under);
  * {@link Builder#maxBufferedBytes} bounds bytes as {@link Buffer} does. A key whose batch stays empty
  * for {@code keyIdleTimeout} is forgotten. Close drains every key. Thread-safe, with the same
- * admission, close and error semantics as {@link Buffer}.
+ * admission, close and error semantics as {@link Buffer}. Policies are chosen per key on the loop,
+ * so {@link Oversize#FAIL_FAST} cannot be checked in {@code add}: such items go to
+ * {@code onReject} as with {@link Oversize#REJECT}.
  *
  * @param <K> the key type
  * @param <T> the item type
@@ -211,12 +214,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> flushInterval(Duration flushInterval) {
-      Objects.requireNonNull(flushInterval, "flushInterval must not be null");
-      if (!flushInterval.isPositive() || flushInterval.compareTo(Config.MAX_FLUSH_INTERVAL) > 0) {
-        throw new IllegalArgumentException("flushInterval must be in (0, "
-            + Config.MAX_FLUSH_INTERVAL + "] (was " + flushInterval + ")");
-      }
-      this.flushInterval = flushInterval;
+      this.flushInterval = Checks.interval("flushInterval", flushInterval);
       return this;
     }
 
@@ -242,10 +240,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> maxKeys(int maxKeys) {
-      if (maxKeys < 1) {
-        throw new IllegalArgumentException("maxKeys must be >= 1 (was " + maxKeys + ")");
-      }
-      this.maxKeys = maxKeys;
+      this.maxKeys = (int) Checks.atLeastOne("maxKeys", maxKeys);
       return this;
     }
 
@@ -257,11 +252,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> maxBufferedItems(long maxBufferedItems) {
-      if (maxBufferedItems < 1) {
-        throw new IllegalArgumentException(
-            "maxBufferedItems must be >= 1 (was " + maxBufferedItems + ")");
-      }
-      this.maxBufferedItems = maxBufferedItems;
+      this.maxBufferedItems = Checks.atLeastOne("maxBufferedItems", maxBufferedItems);
       return this;
     }
 
@@ -274,12 +265,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
-      Objects.requireNonNull(weigher, "weigher must not be null");
-      if (maxBytes < 1) {
-        throw new IllegalArgumentException("maxBufferedBytes must be >= 1 (was " + maxBytes + ")");
-      }
-      this.memoryWeigher = weigher;
-      this.maxBufferedBytes = maxBytes;
+      this.memoryWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
+      this.maxBufferedBytes = Checks.atLeastOne("maxBufferedBytes", maxBytes);
       return this;
     }
 
@@ -290,12 +277,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> keyIdleTimeout(Duration keyIdleTimeout) {
-      Objects.requireNonNull(keyIdleTimeout, "keyIdleTimeout must not be null");
-      if (!keyIdleTimeout.isPositive() || keyIdleTimeout.compareTo(Config.MAX_FLUSH_INTERVAL) > 0) {
-        throw new IllegalArgumentException("keyIdleTimeout must be in (0, "
-            + Config.MAX_FLUSH_INTERVAL + "] (was " + keyIdleTimeout + ")");
-      }
-      this.keyIdleTimeout = keyIdleTimeout;
+      this.keyIdleTimeout = Checks.interval("keyIdleTimeout", keyIdleTimeout);
       return this;
     }
 
@@ -339,11 +321,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return this builder
      */
     public Builder<K, T> name(String name) {
-      Objects.requireNonNull(name, "name must not be null");
-      if (name.isBlank()) {
-        throw new IllegalArgumentException("name must not be blank (was \"" + name + "\")");
-      }
-      this.name = name;
+      this.name = Checks.name(name);
       return this;
     }
 

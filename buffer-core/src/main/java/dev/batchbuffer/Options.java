@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import dev.batchbuffer.internal.Checks;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
@@ -124,11 +125,7 @@ public final class Options<T> {
      * @throws IllegalArgumentException if {@code name} is blank
      */
     public Builder<T> name(String name) {
-      Objects.requireNonNull(name, "name must not be null");
-      if (name.isBlank()) {
-        throw new IllegalArgumentException("name must not be blank (was \"" + name + "\")");
-      }
-      this.name = name;
+      this.name = Checks.name(name);
       return this;
     }
 
@@ -146,12 +143,8 @@ public final class Options<T> {
      * @throws IllegalArgumentException if {@code maxBytes < 1}
      */
     public Builder<T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
-      Objects.requireNonNull(weigher, "weigher must not be null");
-      if (maxBytes < 1) {
-        throw new IllegalArgumentException("maxBufferedBytes must be >= 1 (was " + maxBytes + ")");
-      }
-      this.memoryWeigher = weigher;
-      this.maxBufferedBytes = maxBytes;
+      this.memoryWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
+      this.maxBufferedBytes = Checks.atLeastOne("maxBufferedBytes", maxBytes);
       return this;
     }
 
