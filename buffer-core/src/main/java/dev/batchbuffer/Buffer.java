@@ -5,6 +5,7 @@ import dev.batchbuffer.internal.FlushLoop;
 import dev.batchbuffer.internal.PolicyFace;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -51,8 +52,8 @@ public final class Buffer<T> implements AutoCloseable {
     this.engine = new Engine<>(name, time, config.chanSize(), options.memoryWeigher(),
         options.maxBufferedBytes(), failFast, failFastLimit);
     FlushLoop<T> loop = new FlushLoop<>(config, engine.channel(), time, engine.problems(),
-        engine.memory());
-    engine.start(loop, loop::pendingInBatch);
+        engine.memory(), options.maxInFlight());
+    engine.start(loop);
   }
 
   /**
@@ -98,6 +99,38 @@ public final class Buffer<T> implements AutoCloseable {
    */
   public void add(T item) throws InterruptedException {
     engine.add(item);
+  }
+
+  /**
+   * Adds an item as {@link #add} does and returns its future: it completes when the batch holding
+   * the item has been flushed successfully, and exceptionally with a {@link DeliveryException} when
+   * the item was rejected, its batch failed for good (after any retries of a {@link FlushMiddleware}),
+   * or {@link #close(Duration)} gave up on it. Plain {@code add} allocates no future.
+   *
+   * @param item the item
+   * @return the item's future
+   * @throws NullPointerException if {@code item} is null
+   * @throws InterruptedException as {@link #add}
+   * @throws IllegalStateException as {@link #add}
+   */
+  public CompletableFuture<Void> submit(T item) throws InterruptedException {
+    return engine.submit(item);
+  }
+
+  /**
+   * Flushes now: the current batch and everything accepted before this call is handed to the flush
+   * function, without waiting for a count or the linger. The result completes when those flushes
+   * have finished; it fails with a {@link DeliveryException} ({@code FAILED}, with the last failure
+   * as cause) if any items failed since the previous {@code flush()}, so a caller never hears
+   * "done" for items that were lost. Wait for it with a timeout: {@code flush().get(5, SECONDS)}.
+   * Must not be awaited from inside a callback (the loop would wait for itself).
+   *
+   * @return completes when the flushes are done
+   * @throws InterruptedException if interrupted while waiting for room in the channel
+   * @throws IllegalStateException if the buffer is closed
+   */
+  public CompletableFuture<Void> flush() throws InterruptedException {
+    return engine.flush();
   }
 
   /**
@@ -170,6 +203,22 @@ public final class Buffer<T> implements AutoCloseable {
   @Override
   public void close() {
     engine.close();
+  }
+
+  /**
+   * Closes within {@code timeout}: as {@link #close()}, but when the drain has not finished in time
+   * it gives up. The loop is told to flush nothing more and is interrupted (so a flush blocked in
+   * I/O can return); every item not yet flushed has its future failed with a
+   * {@link DeliveryException} ({@code UNDELIVERED}) and is returned in the result, provided the loop
+   * hands it back within 200 ms. If a flush ignores the interrupt, the result says
+   * {@code stillFlushing} and the remaining futures fail when that flush returns. The unbounded
+   * {@link #close()} stays the seed's drain.
+   *
+   * @param timeout how long the drain may take
+   * @return whether everything was drained, and what was not
+   */
+  public CloseResult<T> close(Duration timeout) {
+    return engine.close(timeout);
   }
 
   @Override

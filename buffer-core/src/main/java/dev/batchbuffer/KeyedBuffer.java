@@ -7,6 +7,7 @@ import dev.batchbuffer.internal.KeyedLoop;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -53,8 +54,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
         null, Long.MAX_VALUE);
     this.loop = new KeyedLoop<>(engine.channel(), b.timeSource, engine.problems(), engine.memory(),
         b.keyOf, b.policyOf, b.flushInterval, b.flush, b.onReject, b.onFlushError, b.maxKeys,
-        b.maxBufferedItems, b.keyIdleTimeout);
-    engine.start(loop, loop::pendingInBatches);
+        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight);
+    engine.start(loop);
   }
 
   /**
@@ -83,6 +84,39 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
    */
   public void add(T item) throws InterruptedException {
     engine.add(item);
+  }
+
+  /**
+   * Adds an item and returns its future, as {@link Buffer#submit}.
+   *
+   * @param item the item
+   * @return the item's future
+   * @throws InterruptedException if interrupted while waiting
+   * @throws IllegalStateException if the buffer is closed
+   */
+  public CompletableFuture<Void> submit(T item) throws InterruptedException {
+    return engine.submit(item);
+  }
+
+  /**
+   * Flushes every key now, as {@link Buffer#flush()}.
+   *
+   * @return completes when the flushes are done
+   * @throws InterruptedException if interrupted while waiting for room in the channel
+   * @throws IllegalStateException if the buffer is closed
+   */
+  public CompletableFuture<Void> flush() throws InterruptedException {
+    return engine.flush();
+  }
+
+  /**
+   * Closes within {@code timeout}, as {@link Buffer#close(Duration)}.
+   *
+   * @param timeout how long the drain may take
+   * @return whether everything was drained, and what was not
+   */
+  public CloseResult<T> close(Duration timeout) {
+    return engine.close(timeout);
   }
 
   /**
@@ -174,6 +208,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private @Nullable String name;
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
+    private int maxInFlight = 1;
 
     private Builder(Function<? super T, ? extends K> keyOf, KeyedFlushFunc<K, T> flush) {
       this.keyOf = Objects.requireNonNull(keyOf, "keyOf must not be null");
@@ -322,6 +357,17 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      */
     public Builder<K, T> name(String name) {
       this.name = Checks.name(name);
+      return this;
+    }
+
+    /**
+     * Lets up to {@code maxInFlight} flushes run at once, as {@link Options.Builder#maxInFlight}.
+     *
+     * @param maxInFlight at least 1
+     * @return this builder
+     */
+    public Builder<K, T> maxInFlight(int maxInFlight) {
+      this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
       return this;
     }
 

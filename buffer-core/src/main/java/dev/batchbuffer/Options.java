@@ -22,8 +22,10 @@ public final class Options<T> {
   private final @Nullable String name;
   private final @Nullable Weigher<? super T> memoryWeigher;
   private final long maxBufferedBytes;
+  private final int maxInFlight;
 
   private Options(Builder<T> builder) {
+    this.maxInFlight = builder.maxInFlight;
     this.timeSource = builder.timeSource;
     this.name = builder.name;
     this.memoryWeigher = builder.memoryWeigher;
@@ -87,9 +89,18 @@ public final class Options<T> {
     return maxBufferedBytes;
   }
 
+  /**
+   * Returns how many flushes may run at once.
+   *
+   * @return at least 1; 1 (the default) keeps flushes sequential on the loop thread
+   */
+  public int maxInFlight() {
+    return maxInFlight;
+  }
+
   @Override
   public String toString() {
-    return "Options[timeSource=" + timeSource + ", name=" + name
+    return "Options[timeSource=" + timeSource + ", name=" + name + ", maxInFlight=" + maxInFlight
         + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "") + "]";
   }
 
@@ -103,6 +114,7 @@ public final class Options<T> {
     private @Nullable String name;
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
+    private int maxInFlight = 1;
 
     private Builder() {}
 
@@ -145,6 +157,23 @@ public final class Options<T> {
     public Builder<T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
       this.memoryWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
       this.maxBufferedBytes = Checks.atLeastOne("maxBufferedBytes", maxBytes);
+      return this;
+    }
+
+    /**
+     * Lets up to {@code maxInFlight} flushes run at once, each on its own virtual thread, while the
+     * loop goes on batching (an {@link AsyncFlushFunc#awaiting()} flush then overlaps its calls).
+     * Batches are formed and started in order, but may finish in any order, and per-item futures
+     * complete as their batch finishes. At the limit the loop waits for a flush to finish, so
+     * producers feel backpressure as usual; bytes under {@link #maxBufferedBytes} stay counted until
+     * the flush holding them finishes. The default, 1, runs each flush on the loop thread, strictly
+     * one after another.
+     *
+     * @param maxInFlight at least 1
+     * @return this builder
+     */
+    public Builder<T> maxInFlight(int maxInFlight) {
+      this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
       return this;
     }
 

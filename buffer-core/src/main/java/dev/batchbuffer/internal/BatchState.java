@@ -16,6 +16,8 @@ public final class BatchState<T> {
   final @Nullable Object key;
   final BatchView view = new BatchView();
   Object[] items;
+  /** Futures of tracked items, parallel to {@code items}; null until a tracked item arrives. */
+  @Nullable Object @Nullable [] futures;
   int size;
   /** Running weight by the policy's weigher: O(1) per item, reset by each flush. */
   long bytes;

@@ -1,11 +1,17 @@
 package dev.batchbuffer.internal;
 
+import dev.batchbuffer.DeliveryException;
 import dev.batchbuffer.Oversize;
+import dev.batchbuffer.PartialFlushException;
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiConsumer;
 import java.util.function.BiPredicate;
 import java.util.function.Consumer;
@@ -42,7 +48,7 @@ public final class Batcher<T> {
   private static final int TRUE = 1;
   private static final int THREW = 2;
 
-  private final Channel<T> channel;
+  private final Channel<?> channel;
   private final TimeSource time;
   private final Problems problems;
   private final Sink<T> sink;
@@ -52,6 +58,35 @@ public final class Batcher<T> {
   private final Consumer<BatchState<T>> onArm;
   /** Items in every batch of this loop. */
   private long bufferedItems;
+  /** Flushes allowed at once; 1 runs them inline on the loop thread. */
+  private int maxInFlight = 1;
+  /** Flushes running on their own virtual threads; loop-owned. */
+  private int inFlight;
+  /** Outcomes of flushes that ran off the loop, settled by the loop. */
+  private final ConcurrentLinkedQueue<Outcome<T>> outcomes = new ConcurrentLinkedQueue<>();
+  /** Items whose batch failed since the last flush() request completed; loop-owned. */
+  private long failedSinceRequest;
+  private @Nullable Throwable lastFailure;
+  /** Set by close(Duration) when it gives up: flush nothing more, fail what is left. */
+  private volatile boolean aborting;
+  /** Items given up on after an abort, in order; loop-owned until the loop ends. */
+  private final List<Object> undelivered = new ArrayList<>();
+
+  /** A finished flush, waiting to be settled on the loop. */
+  private static final class Outcome<T> {
+    final Batch<T> batch;
+    final @Nullable Object @Nullable [] futures;
+    final long held;
+    final @Nullable Throwable failure;
+
+    Outcome(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
+        @Nullable Throwable failure) {
+      this.batch = batch;
+      this.futures = futures;
+      this.held = held;
+      this.failure = failure;
+    }
+  }
 
   /**
    * Creates the logic of one loop.
@@ -65,7 +100,7 @@ public final class Batcher<T> {
    * @param memory the byte bound on buffered items, or null
    * @param onArm told when a batch takes its first item (its deadline is set)
    */
-  public Batcher(Channel<T> channel, TimeSource time, Problems problems, Sink<T> sink,
+  public Batcher(Channel<?> channel, TimeSource time, Problems problems, Sink<T> sink,
       Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
       @Nullable MemoryGate<T> memory, Consumer<BatchState<T>> onArm) {
     this.channel = channel;
@@ -76,6 +111,60 @@ public final class Batcher<T> {
     this.onFlushError = onFlushError;
     this.memory = memory;
     this.onArm = onArm;
+  }
+
+  /**
+   * Lets up to {@code n} flushes run at once, each on its own virtual thread.
+   *
+   * @param n at least 1; 1 keeps flushes inline on the loop thread, strictly sequential
+   */
+  public void maxInFlight(int n) {
+    this.maxInFlight = n;
+  }
+
+  /**
+   * Asks the loop to give up: nothing more is flushed; what is left is failed as undelivered.
+   * Any thread.
+   */
+  public void abort() {
+    aborting = true;
+  }
+
+  /**
+   * Returns whether {@link #abort()} was called.
+   *
+   * @return true once aborting
+   */
+  public boolean aborting() {
+    return aborting;
+  }
+
+  /**
+   * Returns the items given up on; read only after the loop ended.
+   *
+   * @return the undelivered items
+   */
+  public List<Object> undelivered() {
+    return undelivered;
+  }
+
+  /**
+   * Gives up on an item without flushing it (after an abort).
+   *
+   * @param item the item
+   * @param future its future, if tracked
+   */
+  public void giveUp(Object item, @Nullable CompletableFuture<Void> future) {
+    undelivered.add(item);
+    if (future != null) {
+      future.completeExceptionally(new DeliveryException(DeliveryException.Reason.UNDELIVERED,
+          "close(timeout) gave up before the item was flushed", null));
+    }
+    if (memory != null) {
+      @SuppressWarnings("unchecked")
+      T t = (T) item;
+      memory.release(memory.weightOf(t));
+    }
   }
 
   /**
@@ -92,8 +181,9 @@ public final class Batcher<T> {
    *
    * @param s the batch the item belongs to
    * @param item the item
+   * @param future the item's future, if its producer asked for one
    */
-  public void accept(BatchState<T> s, T item) {
+  public void accept(BatchState<T> s, T item, @Nullable CompletableFuture<Void> future) {
     Limits<T> limits = s.limits;
     long w = 0;
     long m = memory == null ? 0 : memory.weightOf(item);
@@ -110,20 +200,20 @@ public final class Batcher<T> {
       } catch (Throwable t) {
         Problems.rethrowIfFatal(t);
         problems.report(Problems.Kind.POLICY_FAILED, "weigher threw; the item is handed to onReject", t);
-        reject(item, m);
+        reject(item, m, future);
         return;
       }
       if (w > limits.maxItemBytes()) {
         if (limits.oversize() == Oversize.SEND_ALONE && admitted(s, item)) {
           flush(s);
-          append(s, item, w, m);
+          append(s, item, w, m, future);
           flush(s);
         } else {
           if (limits.oversize() != Oversize.SEND_ALONE) {
             problems.report(Problems.Kind.OVERSIZE, "an item of " + w + " bytes is above the per-item "
                 + "limit of " + limits.maxItemBytes() + "; handed to onReject: " + describe(item), null);
           }
-          reject(item, m);
+          reject(item, m, future);
         }
         return;
       }
@@ -134,7 +224,7 @@ public final class Batcher<T> {
       for (int i = 0; !overflow && i < overflows.size(); i++) {
         int r = test(s, overflows.get(i), item, "willOverflow");
         if (r == THREW) {
-          reject(item, m);
+          reject(item, m, future);
           return;
         }
         overflow = r == TRUE;
@@ -144,10 +234,10 @@ public final class Batcher<T> {
       }
     }
     if (!admitted(s, item)) {
-      reject(item, m);
+      reject(item, m, future);
       return;
     }
-    append(s, item, w, m);
+    append(s, item, w, m, future);
     if (s.size >= limits.countLimit() || s.bytes >= limits.maxBytes()
         || (!limits.fulls().isEmpty() && shouldFlushNow(s))) {
       flush(s);
@@ -164,9 +254,19 @@ public final class Batcher<T> {
     return true;
   }
 
-  private void append(BatchState<T> s, T item, long w, long m) {
+  private void append(BatchState<T> s, T item, long w, long m,
+      @Nullable CompletableFuture<Void> future) {
     if (s.size == s.items.length) {
       s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+      if (s.futures != null) {
+        s.futures = Arrays.copyOf(s.futures, s.items.length);
+      }
+    }
+    if (future != null) {
+      if (s.futures == null) {
+        s.futures = new Object[s.items.length];
+      }
+      s.futures[s.size] = future;
     }
     s.items[s.size++] = item;
     s.bytes += w;
@@ -216,8 +316,13 @@ public final class Batcher<T> {
    *
    * @param item the refused item
    * @param m its weight held by the memory gate, given back here
+   * @param future the item's future, failed here, if any
    */
-  public void reject(T item, long m) {
+  public void reject(T item, long m, @Nullable CompletableFuture<Void> future) {
+    if (future != null) {
+      future.completeExceptionally(new DeliveryException(DeliveryException.Reason.REJECTED,
+          "the item was refused and handed to onReject", null));
+    }
     try {
       onReject.accept(item);
     } catch (Throwable t) {
@@ -232,7 +337,9 @@ public final class Batcher<T> {
   }
 
   /**
-   * Flushes the batch now: a no-op when it is empty.
+   * Flushes the batch now: a no-op when it is empty. Inline on the loop thread when
+   * {@code maxInFlight} is 1, else on a virtual thread once fewer than {@code maxInFlight} flushes
+   * are running (the loop waits for one to finish).
    *
    * @param s the batch
    */
@@ -243,33 +350,192 @@ public final class Batcher<T> {
     }
     channel.signalProducers();
     Batch<T> batch = new Batch<>(s.items, s.size);
+    @Nullable Object @Nullable [] futures = s.futures;
     long release = s.held;
     bufferedItems -= s.size;
     s.items = new Object[s.limits.initialLength()];
+    s.futures = null;
     s.size = 0;
     s.bytes = 0;
     s.held = 0;
     s.epoch++;
     s.lastUsed = time.nanoTime();
-    try {
-      sink.flush(s, batch);
-    } catch (Throwable t) {
-      Problems.rethrowIfFatal(t);
-      Exception e = t instanceof Exception ex ? ex : new ExecutionException(t);
+    if (aborting) {
+      for (int i = 0; i < batch.size(); i++) {
+        giveUp(batch.get(i), futureAt(futures, i));
+      }
+      if (memory != null) {
+        memory.release(release - weightOf(batch));
+      }
+      return;
+    }
+    if (maxInFlight == 1) {
+      Throwable failure = null;
       try {
-        onFlushError.accept(e, batch);
+        sink.flush(s, batch);
+      } catch (Throwable t) {
+        Problems.rethrowIfFatal(t);
+        failure = t;
+      }
+      settle(new Outcome<>(batch, futures, release, failure));
+      return;
+    }
+    while (inFlight >= maxInFlight) {
+      awaitOutcome();
+    }
+    inFlight++;
+    Thread loop = Thread.currentThread();
+    BatchState<T> state = s;
+    Thread.ofVirtual().name(loop.getName() + "-flush").start(() -> {
+      Throwable failure = null;
+      try {
+        sink.flush(state, batch);
+      } catch (Throwable t) {
+        failure = t;
+      }
+      outcomes.add(new Outcome<>(batch, futures, release, failure));
+      LockSupport.unpark(loop);
+    });
+  }
+
+  private long weightOf(Batch<T> batch) {
+    MemoryGate<T> gate = memory;
+    if (gate == null) {
+      return 0;
+    }
+    long sum = 0;
+    for (int i = 0; i < batch.size(); i++) {
+      sum += gate.weightOf(batch.get(i));
+    }
+    return sum;
+  }
+
+  /**
+   * Settles the outcomes of off-loop flushes that have finished. Loop thread; cheap when none.
+   */
+  public void settleFinished() {
+    Outcome<T> o;
+    while ((o = outcomes.poll()) != null) {
+      inFlight--;
+      if (o.failure instanceof VirtualMachineError fatal) {
+        throw fatal;
+      }
+      settle(o);
+    }
+  }
+
+  /** Waits for at least one off-loop flush to finish, then settles the finished ones. */
+  private void awaitOutcome() {
+    while (outcomes.isEmpty()) {
+      LockSupport.park(this);
+      Thread.interrupted(); // a stray interrupt must not turn this into a spin
+    }
+    settleFinished();
+  }
+
+  /**
+   * Waits until no flush is running, settling each outcome. Loop thread.
+   */
+  public void awaitAllFlushes() {
+    settleFinished();
+    while (inFlight > 0) {
+      awaitOutcome();
+    }
+  }
+
+  /**
+   * Completes a {@code flush()} request: its batches have been handed to the flush function and
+   * have finished; it fails if any items failed since the previous request.
+   *
+   * @param request the request
+   */
+  public void complete(Signals.FlushRequest request) {
+    awaitAllFlushes();
+    if (failedSinceRequest == 0) {
+      request.result().complete(null);
+    } else {
+      request.result().completeExceptionally(new DeliveryException(
+          DeliveryException.Reason.FAILED, failedSinceRequest + " items failed since the previous "
+              + "flush() (handed to onFlushError)", lastFailure));
+    }
+    failedSinceRequest = 0;
+    lastFailure = null;
+  }
+
+  /** Reports a finished flush: futures, onFlushError, the memory it held. Loop thread. */
+  private void settle(Outcome<T> o) {
+    Batch<T> batch = o.batch;
+    Throwable failure = o.failure;
+    try {
+      if (failure == null) {
+        completeAll(o.futures, batch.size());
+        return;
+      }
+      Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
+      List<T> failed = batch;
+      boolean[] failedAt = null;
+      if (e instanceof PartialFlushException partial) {
+        try {
+          failed = partial.failedItems(batch);
+          failedAt = new boolean[batch.size()];
+          for (int i : partial.failedIndexes()) {
+            failedAt[i] = true;
+          }
+        } catch (IndexOutOfBoundsException bad) {
+          problems.report(Problems.Kind.POLICY_FAILED, "a PartialFlushException named an index "
+              + "outside its batch of " + batch.size() + "; the whole batch counts as failed", bad);
+          failed = batch;
+          failedAt = null;
+        }
+      }
+      failedSinceRequest += failed.size();
+      lastFailure = e;
+      @Nullable Object @Nullable [] futures = o.futures;
+      if (futures != null) {
+        for (int i = 0; i < batch.size(); i++) {
+          CompletableFuture<Void> f = futureAt(futures, i);
+          if (f == null) {
+            continue;
+          }
+          if (failedAt == null || failedAt[i]) {
+            f.completeExceptionally(new DeliveryException(DeliveryException.Reason.FAILED,
+                "the item's batch failed", e));
+          } else {
+            f.complete(null);
+          }
+        }
+      }
+      try {
+        onFlushError.accept(e, failed);
       } catch (Throwable t2) {
         Problems.rethrowIfFatal(t2);
         problems.report(Problems.Kind.ON_FLUSH_ERROR_FAILED,
-            "onFlushError threw while handling a failed flush of " + batch.size()
-                + " items; the batch is dropped",
+            "onFlushError threw while handling a failed flush of " + failed.size()
+                + " items; they are dropped",
             t2);
       }
     } finally {
       if (memory != null) {
-        memory.release(release);
+        memory.release(o.held);
       }
     }
+  }
+
+  private static void completeAll(@Nullable Object @Nullable [] futures, int size) {
+    if (futures == null) {
+      return;
+    }
+    for (int i = 0; i < size; i++) {
+      CompletableFuture<Void> f = futureAt(futures, i);
+      if (f != null) {
+        f.complete(null);
+      }
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static @Nullable CompletableFuture<Void> futureAt(@Nullable Object @Nullable [] futures, int i) {
+    return futures == null ? null : (CompletableFuture<Void>) futures[i];
   }
 
   /**

@@ -1,10 +1,12 @@
 package dev.batchbuffer.internal;
 
+import dev.batchbuffer.CloseResult;
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.function.LongSupplier;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -28,12 +30,13 @@ public final class Engine<T> {
    */
 
   private final String name;
-  private final Channel<T> channel;
+  private final Channel<Object> channel;
   private final Problems problems;
   private final @Nullable MemoryGate<T> memory;
   private final @Nullable Weigher<? super T> failFast;
   private final long failFastLimit;
   private @Nullable Thread loopThread;
+  private @Nullable LoopBody loop;
   /** Set once, by the loop thread, before it ends on a fatal error; read by producers. */
   private volatile @Nullable Throwable failure;
 
@@ -68,7 +71,7 @@ public final class Engine<T> {
    *
    * @return the channel
    */
-  public Channel<T> channel() {
+  public Channel<Object> channel() {
     return channel;
   }
 
@@ -103,9 +106,9 @@ public final class Engine<T> {
    * Starts the loop on a new virtual thread.
    *
    * @param loop the loop body
-   * @param pendingInBatches how many items the loop's batches hold, read only after it died
    */
-  public void start(Runnable loop, LongSupplier pendingInBatches) {
+  public void start(LoopBody loop) {
+    this.loop = loop;
     Thread t = Thread.ofVirtual().name(name).unstarted(() -> {
       try {
         loop.run();
@@ -116,7 +119,7 @@ public final class Engine<T> {
           memory.wakeAll();
         }
         problems.fatal("a callback threw a fatal error; the buffer stopped. Not delivered: the batch "
-            + "being processed, " + pendingInBatches.getAsLong() + " batched items and "
+            + "being processed, " + loop.pendingInBatches() + " batched items and "
             + channel.size() + " items in the channel", e);
         throw e;
       }
@@ -134,17 +137,60 @@ public final class Engine<T> {
    */
   public void add(T item) throws InterruptedException {
     Objects.requireNonNull(item, "item must not be null");
+    put(item, item);
+  }
+
+  /**
+   * Adds an item with a future that completes when it is delivered or given up on.
+   *
+   * @param item the item
+   * @return the item's future
+   * @throws InterruptedException if interrupted on entry or while waiting
+   */
+  public CompletableFuture<Void> submit(T item) throws InterruptedException {
+    Objects.requireNonNull(item, "item must not be null");
+    CompletableFuture<Void> result = new CompletableFuture<>();
+    put(item, new Signals.Tracked(item, result));
+    return result;
+  }
+
+  /**
+   * Asks the loop to flush everything accepted so far.
+   *
+   * @return completes when those items have been handed to the flush function and their flushes
+   *     finished; fails if items failed since the previous request
+   * @throws InterruptedException if interrupted while waiting for room in the channel
+   */
+  public CompletableFuture<Void> flush() throws InterruptedException {
+    CompletableFuture<Void> result = new CompletableFuture<>();
+    Signals.FlushRequest request = new Signals.FlushRequest(result);
+    if (Thread.interrupted()) {
+      throw new InterruptedException();
+    }
+    int r = channel.tryOffer(request);
+    if (r == Channel.FULL) {
+      checkNotLoopThread();
+      r = channel.put(request, false, 0L);
+    }
+    if (r == Channel.CLOSED) {
+      throw closed();
+    }
+    return result;
+  }
+
+  /** Puts {@code element} (the item, or a wrapper of it) into the channel, waiting for room. */
+  private void put(T item, Object element) throws InterruptedException {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
     if (failFast != null || memory != null) {
-      admit(item, Blocking.FOREVER, 0L);
+      admit(item, element, Blocking.FOREVER, 0L);
       return;
     }
-    int result = channel.tryOffer(item);
+    int result = channel.tryOffer(element);
     if (result == Channel.FULL) {
       checkNotLoopThread();
-      result = channel.put(item, false, 0L);
+      result = channel.put(element, false, 0L);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -161,7 +207,7 @@ public final class Engine<T> {
     Objects.requireNonNull(item, "item must not be null");
     if (failFast != null || memory != null) {
       try {
-        return admit(item, Blocking.NO, 0L);
+        return admit(item, item, Blocking.NO, 0L);
       } catch (InterruptedException e) {
         throw new AssertionError("a non-blocking admission cannot be interrupted", e);
       }
@@ -189,7 +235,7 @@ public final class Engine<T> {
     }
     long nanos = saturatedNanos(timeout);
     if (failFast != null || memory != null) {
-      return admit(item, timeout.isPositive() ? Blocking.TIMED : Blocking.NO, nanos);
+      return admit(item, item, timeout.isPositive() ? Blocking.TIMED : Blocking.NO, nanos);
     }
     int result = channel.tryOffer(item);
     if (result == Channel.FULL && timeout.isPositive()) {
@@ -206,7 +252,8 @@ public final class Engine<T> {
    * The slow path of add/offer when a policy fails fast or memory is bounded: check the item's
    * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had.
    */
-  private boolean admit(T item, Blocking blocking, long nanos) throws InterruptedException {
+  private boolean admit(T item, Object element, Blocking blocking, long nanos)
+      throws InterruptedException {
     Weigher<? super T> weigher = failFast;
     if (weigher != null) {
       long w = weigher.weigh(item);
@@ -233,10 +280,10 @@ public final class Engine<T> {
     }
     boolean added = false;
     try {
-      int result = channel.tryOffer(item);
+      int result = channel.tryOffer(element);
       if (result == Channel.FULL && blocking != Blocking.NO) {
         checkNotLoopThread();
-        result = channel.put(item, blocking == Blocking.TIMED, nanos);
+        result = channel.put(element, blocking == Blocking.TIMED, nanos);
       }
       if (result == Channel.CLOSED) {
         throw closed();
@@ -289,6 +336,67 @@ public final class Engine<T> {
     }
     if (interrupted) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** How long close(timeout) waits, after giving up, for the loop to hand back what is left. */
+  static final Duration ABORT_GRACE = Duration.ofMillis(200);
+
+  /**
+   * Closes within {@code timeout}: as {@link #close()}, but gives up when the time is out. The loop
+   * is then told to flush nothing more and is interrupted; what it had not flushed is failed as
+   * undelivered and returned, if it hands it back within {@link #ABORT_GRACE}.
+   *
+   * @param timeout how long the drain may take
+   * @return what was achieved
+   */
+  @SuppressWarnings("unchecked")
+  public CloseResult<T> close(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    channel.close();
+    if (memory != null) {
+      memory.wakeAll();
+    }
+    Thread t = loopThread;
+    LoopBody body = loop;
+    if (t == null || body == null) {
+      return new CloseResult<>(true, List.of(), false);
+    }
+    if (Thread.currentThread() == t) {
+      return new CloseResult<>(false, List.of(), true);
+    }
+    if (join(t, timeout)) {
+      List<T> left = (List<T>) (List<?>) body.undelivered();
+      return new CloseResult<>(left.isEmpty(), left, false);
+    }
+    body.abort();
+    t.interrupt();
+    if (join(t, ABORT_GRACE)) {
+      return new CloseResult<>(false, (List<T>) (List<?>) body.undelivered(), false);
+    }
+    return new CloseResult<>(false, List.of(), true);
+  }
+
+  /** Joins {@code t} for up to {@code d}, uninterruptibly (the interrupt is restored). */
+  private static boolean join(Thread t, Duration d) {
+    long deadline = System.nanoTime() + saturatedNanos(d);
+    boolean interrupted = false;
+    try {
+      for (; ; ) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return !t.isAlive();
+        }
+        try {
+          return t.join(Duration.ofNanos(left));
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 

@@ -11,7 +11,7 @@ import org.jspecify.annotations.Nullable;
  *
  * @param <T> the item type
  */
-public final class FlushLoop<T> implements Runnable {
+public final class FlushLoop<T> implements LoopBody {
   /*
    * One iteration: drain up to BURST items from the channel through the per-item logic (Batcher);
    * wake the producers a full channel parked; flush if the linger deadline has passed; if the
@@ -34,7 +34,7 @@ public final class FlushLoop<T> implements Runnable {
   /** How often a loop predicting a byte limit re-checks the channel: 1 ms. */
   static final long BYTES_RECHECK_NANOS = 1_000_000;
 
-  private final Channel<T> channel;
+  private final Channel<Object> channel;
   private final TimeSource time;
   private final Problems problems;
   private final Batcher<T> batcher;
@@ -49,9 +49,10 @@ public final class FlushLoop<T> implements Runnable {
    * @param time its clock
    * @param problems where callback failures go
    * @param memory the byte bound on buffered items, if any
+   * @param maxInFlight flushes allowed at once
    */
-  public FlushLoop(Config<T> config, Channel<T> channel, TimeSource time, Problems problems,
-      @Nullable MemoryGate<T> memory) {
+  public FlushLoop(Config<T> config, Channel<Object> channel, TimeSource time, Problems problems,
+      @Nullable MemoryGate<T> memory, int maxInFlight) {
     this.channel = channel;
     this.time = time;
     this.problems = problems;
@@ -59,6 +60,7 @@ public final class FlushLoop<T> implements Runnable {
     FlushFunc<T> flush = config.flush();
     this.batcher = new Batcher<>(channel, time, problems, (state, items) -> flush.flush(items),
         config.onReject(), config.onFlushError(), memory, state -> {});
+    this.batcher.maxInFlight(maxInFlight);
     this.batch = new BatchState<>(limits, null);
     this.sparseWakeUps = limits.predictable() && memory == null;
   }
@@ -66,10 +68,11 @@ public final class FlushLoop<T> implements Runnable {
   @Override
   public void run() {
     for (; ; ) {
+      batcher.settleFinished();
       int n = 0;
-      T item;
-      while (n < BURST && (item = channel.poll()) != null) {
-        batcher.accept(batch, item);
+      Object element;
+      while (n < BURST && (element = channel.poll()) != null) {
+        take(element);
         n++;
       }
       if (n > 0) {
@@ -83,14 +86,48 @@ public final class FlushLoop<T> implements Runnable {
       }
       if (channel.isClosed()) {
         // producerIndex is final now: poll() returns null only once every claimed item is taken.
-        while ((item = channel.poll()) != null) {
-          batcher.accept(batch, item);
+        while ((element = channel.poll()) != null) {
+          take(element);
         }
         batcher.flush(batch);
+        batcher.awaitAllFlushes();
         return;
       }
       park();
     }
+  }
+
+  /** One channel element: a flush() request, a tracked item or a plain item. */
+  @SuppressWarnings("unchecked")
+  private void take(Object element) {
+    if (element instanceof Signals.FlushRequest request) {
+      batcher.flush(batch);
+      batcher.complete(request);
+      return;
+    }
+    T item;
+    java.util.concurrent.CompletableFuture<Void> future = null;
+    if (element instanceof Signals.Tracked tracked) {
+      item = (T) tracked.item();
+      future = tracked.result();
+    } else {
+      item = (T) element;
+    }
+    if (batcher.aborting()) {
+      batcher.giveUp(item, future);
+    } else {
+      batcher.accept(batch, item, future);
+    }
+  }
+
+  @Override
+  public void abort() {
+    batcher.abort();
+  }
+
+  @Override
+  public java.util.List<Object> undelivered() {
+    return batcher.undelivered();
   }
 
   private void park() {
@@ -131,13 +168,8 @@ public final class FlushLoop<T> implements Runnable {
     }
   }
 
-  /**
-   * Returns how many items the batch holds: read by the buffer's failure report only after the loop
-   * thread has ended.
-   *
-   * @return the number of items in the current batch
-   */
-  public int pendingInBatch() {
+  @Override
+  public long pendingInBatches() {
     return batch.size;
   }
 }

@@ -22,7 +22,7 @@ import org.jspecify.annotations.Nullable;
  * @param <K> the key type
  * @param <T> the item type
  */
-public final class KeyedLoop<K, T> implements Runnable {
+public final class KeyedLoop<K, T> implements LoopBody {
   /*
    * Same iteration as FlushLoop, over many batches. Each item is routed by its key to that key's
    * BatchState (created on first use, with the key's policy) and goes through the shared Batcher,
@@ -38,7 +38,7 @@ public final class KeyedLoop<K, T> implements Runnable {
    * whose batch has been empty for keyIdleTimeout is dropped by a sweep.
    */
 
-  private final Channel<T> channel;
+  private final Channel<Object> channel;
   private final TimeSource time;
   private final Problems problems;
   private final Batcher<T> batcher;
@@ -48,6 +48,7 @@ public final class KeyedLoop<K, T> implements Runnable {
   private final int maxKeys;
   private final long maxBufferedItems;
   private final long idleNanos;
+  private final @Nullable MemoryGate<T> memory;
   private final Map<K, BatchState<T>> batches = new HashMap<>();
   private final PriorityQueue<Deadline<T>> deadlines =
       new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
@@ -74,16 +75,18 @@ public final class KeyedLoop<K, T> implements Runnable {
    * @param maxKeys the most live keys
    * @param maxBufferedItems the most items across all batches
    * @param keyIdle how long an empty key's state is kept
+   * @param maxInFlight flushes allowed at once
    */
   @SuppressWarnings("unchecked")
-  public KeyedLoop(Channel<T> channel, TimeSource time, Problems problems,
+  public KeyedLoop(Channel<Object> channel, TimeSource time, Problems problems,
       @Nullable MemoryGate<T> memory, Function<? super T, ? extends K> keyOf,
       Function<? super K, FlushPolicy<T>> policyOf, Duration interval, KeyedFlushFunc<K, T> flush,
       Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError, int maxKeys,
-      long maxBufferedItems, Duration keyIdle) {
+      long maxBufferedItems, Duration keyIdle, int maxInFlight) {
     this.channel = channel;
     this.time = time;
     this.problems = problems;
+    this.memory = memory;
     this.keyOf = keyOf;
     this.policyOf = policyOf;
     this.interval = interval;
@@ -94,16 +97,18 @@ public final class KeyedLoop<K, T> implements Runnable {
         (state, items) -> flush.flush((K) Objects.requireNonNull(state.key), items), onReject,
         onFlushError, memory,
         state -> deadlines.add(new Deadline<>(state.deadline, state, state.epoch)));
+    this.batcher.maxInFlight(maxInFlight);
     this.nextSweep = time.nanoTime() + idleNanos;
   }
 
   @Override
   public void run() {
     for (; ; ) {
+      batcher.settleFinished();
       int n = 0;
-      T item;
-      while (n < FlushLoop.BURST && (item = channel.poll()) != null) {
-        route(item);
+      Object element;
+      while (n < FlushLoop.BURST && (element = channel.poll()) != null) {
+        take(element);
         n++;
       }
       if (n > 0) {
@@ -118,20 +123,58 @@ public final class KeyedLoop<K, T> implements Runnable {
         continue;
       }
       if (channel.isClosed()) {
-        while ((item = channel.poll()) != null) {
-          route(item);
+        while ((element = channel.poll()) != null) {
+          take(element);
         }
-        // Oldest batch first: every non-empty batch is armed, so the queue reaches them all.
-        for (BatchState<T> s = oldestLive(); s != null; s = oldestLive()) {
-          batcher.flush(s);
-        }
+        flushAll();
+        batcher.awaitAllFlushes();
         return;
       }
       park(now);
     }
   }
 
-  private void route(T item) {
+  /** Flushes every live batch, oldest first: each non-empty batch is armed and in the queue. */
+  private void flushAll() {
+    for (BatchState<T> s = oldestLive(); s != null; s = oldestLive()) {
+      batcher.flush(s);
+    }
+  }
+
+  /** One channel element: a flush() request, a tracked item or a plain item. */
+  @SuppressWarnings("unchecked")
+  private void take(Object element) {
+    if (element instanceof Signals.FlushRequest request) {
+      flushAll();
+      batcher.complete(request);
+      return;
+    }
+    T item;
+    java.util.concurrent.CompletableFuture<Void> future = null;
+    if (element instanceof Signals.Tracked tracked) {
+      item = (T) tracked.item();
+      future = tracked.result();
+    } else {
+      item = (T) element;
+    }
+    if (batcher.aborting()) {
+      batcher.giveUp(item, future);
+    } else {
+      route(item, future);
+    }
+  }
+
+  @Override
+  public void abort() {
+    batcher.abort();
+  }
+
+  @Override
+  public List<Object> undelivered() {
+    return batcher.undelivered();
+  }
+
+  private void route(T item, java.util.concurrent.@Nullable CompletableFuture<Void> future) {
     K key;
     try {
       key = Objects.requireNonNull(keyOf.apply(item), "the key function returned null");
@@ -139,7 +182,7 @@ public final class KeyedLoop<K, T> implements Runnable {
       Problems.rethrowIfFatal(t);
       problems.report(Problems.Kind.POLICY_FAILED, "the key function threw; the item is handed to "
           + "onReject", t);
-      batcher.reject(item, 0);
+      batcher.reject(item, memoryWeight(item), future);
       return;
     }
     BatchState<T> state = batches.get(key);
@@ -149,7 +192,7 @@ public final class KeyedLoop<K, T> implements Runnable {
       batches.put(key, state);
       keyCount = batches.size();
     }
-    batcher.accept(state, item);
+    batcher.accept(state, item, future);
     while (batcher.bufferedItems() > maxBufferedItems) {
       BatchState<T> oldest = oldestLive();
       if (oldest == null) {
@@ -157,6 +200,11 @@ public final class KeyedLoop<K, T> implements Runnable {
       }
       batcher.flush(oldest);
     }
+  }
+
+  private long memoryWeight(T item) {
+    MemoryGate<T> gate = memory;
+    return gate == null ? 0 : gate.weightOf(item);
   }
 
   private void makeRoomForAKey() {
@@ -246,6 +294,7 @@ public final class KeyedLoop<K, T> implements Runnable {
    *
    * @return the item count across batches
    */
+  @Override
   public long pendingInBatches() {
     return batcher.bufferedItems();
   }

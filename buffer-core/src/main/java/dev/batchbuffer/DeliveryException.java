@@ -1,0 +1,43 @@
+package dev.batchbuffer;
+
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Why an item's {@linkplain Buffer#submit future} (or a {@link Buffer#flush()} result) failed.
+ */
+public class DeliveryException extends Exception {
+  private static final long serialVersionUID = 1L;
+
+  /** The ways an accepted item can end without being delivered. */
+  public enum Reason {
+    /** A policy refused the item; it went to {@code onReject}. */
+    REJECTED,
+    /** Its batch failed for good (after any retries); it went to {@code onFlushError}. */
+    FAILED,
+    /** {@link Buffer#close(java.time.Duration)} gave up before it was flushed. */
+    UNDELIVERED
+  }
+
+  private final Reason reason;
+
+  /**
+   * Creates the exception.
+   *
+   * @param reason why the item was not delivered
+   * @param message details
+   * @param cause the flush's failure, if any
+   */
+  public DeliveryException(Reason reason, String message, @Nullable Throwable cause) {
+    super(message, cause);
+    this.reason = reason;
+  }
+
+  /**
+   * Returns why the item was not delivered.
+   *
+   * @return the reason
+   */
+  public Reason reason() {
+    return reason;
+  }
+}

@@ -1,0 +1,249 @@
+package dev.batchbuffer;
+
+import dev.batchbuffer.internal.Breaker;
+import dev.batchbuffer.internal.Checks;
+import dev.batchbuffer.internal.TokenBucket;
+import dev.batchbuffer.internal.Waits;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+
+/**
+ * A decorator of a {@link FlushFunc}: retry, timeout, rate limit, circuit breaker, or your own.
+ * Compose them with {@link #chain}; the first named is the outermost:
+ *
+ * <pre>{@code
+ * FlushFunc<Msg> flush = FlushMiddleware.chain(sqs::sendBatch,
+ *     FlushMiddleware.circuitBreaker(5, Duration.ofSeconds(30), false, time), // outermost: stops storms
+ *     FlushMiddleware.retry(retryPolicy, time),                              // retries each batch
+ *     FlushMiddleware.rateLimit(10, 1_000, time),                            // every attempt is paced
+ *     FlushMiddleware.timeout(Duration.ofSeconds(5), time));                 // innermost: per call
+ * }</pre>
+ *
+ * <p>With that order a retried attempt is rate-limited and timed out on its own, and the breaker sees
+ * one outcome per batch (after its retries). Put {@code timeout} outside {@code retry} instead to
+ * bound the whole series. A middleware of your own is a lambda:
+ * {@code next -> batch -> { log(batch.size()); next.flush(batch); }}.
+ *
+ * <p>Every middleware built here is thread-safe (with {@code maxInFlight > 1} several flushes may
+ * run at once) and waits on the given {@link TimeSource}, so tests drive backoff, cool-downs and
+ * rate limits with a {@link dev.batchbuffer.testing.ManualTimeSource}.
+ *
+ * @param <T> the item type
+ */
+@FunctionalInterface
+public interface FlushMiddleware<T> {
+
+  /**
+   * Wraps {@code next}.
+   *
+   * @param next the flush function inside this one
+   * @return the decorated flush function
+   */
+  FlushFunc<T> wrap(FlushFunc<T> next);
+
+  /**
+   * Decorates {@code flush} with {@code middlewares}, the first outermost.
+   *
+   * @param flush the innermost flush function
+   * @param middlewares outermost first
+   * @param <T> the item type
+   * @return the decorated flush function
+   */
+  @SafeVarargs
+  static <T> FlushFunc<T> chain(FlushFunc<T> flush, FlushMiddleware<T>... middlewares) {
+    Objects.requireNonNull(flush, "flush must not be null");
+    FlushFunc<T> result = flush;
+    for (int i = middlewares.length - 1; i >= 0; i--) {
+      result = Objects.requireNonNull(middlewares[i], "middlewares[" + i + "] must not be null")
+          .wrap(result);
+    }
+    return result;
+  }
+
+  /**
+   * Retries failed flushes by {@code policy}, waiting on {@code time}. A {@link PartialFlushException}
+   * retries only its failed items, in their original order; the others are done. When the attempts
+   * or the time run out, or a failure is not retryable, the last failure is thrown: for a partial
+   * failure, a {@link PartialFlushException} whose indexes point into the original batch.
+   *
+   * @param policy attempts, backoff and what to retry
+   * @param time the clock of the backoff
+   * @param <T> the item type
+   * @return the middleware
+   */
+  static <T> FlushMiddleware<T> retry(RetryPolicy policy, TimeSource time) {
+    Objects.requireNonNull(policy, "policy must not be null");
+    Objects.requireNonNull(time, "time must not be null");
+    return next -> batch -> {
+      SplittableRandom random = new SplittableRandom();
+      long start = time.nanoTime();
+      List<T> pending = batch;
+      int[] positions = null; // positions of `pending` in `batch`; null means identity
+      for (int attempt = 1; ; attempt++) {
+        Exception failure;
+        try {
+          next.flush(pending);
+          return;
+        } catch (PartialFlushException partial) {
+          failure = partial;
+          List<Integer> failed = partial.failedIndexes();
+          List<T> retry = new ArrayList<>(failed.size());
+          int[] map = new int[failed.size()];
+          for (int i = 0; i < failed.size(); i++) {
+            int index = failed.get(i);
+            retry.add(pending.get(index));
+            map[i] = positions == null ? index : positions[index];
+          }
+          pending = List.copyOf(retry);
+          positions = map;
+        } catch (Exception e) {
+          failure = e;
+        }
+        Exception judged = failure instanceof PartialFlushException && failure.getCause() instanceof Exception c
+            ? c : failure;
+        long delay = policy.delayNanos(attempt, random);
+        boolean outOfTime = time.nanoTime() - start + delay > policy.maxElapsedNanos();
+        if (attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
+            || failure instanceof InterruptedException) {
+          if (positions == null) {
+            throw failure;
+          }
+          List<Integer> original = new ArrayList<>(positions.length);
+          for (int p : positions) {
+            original.add(p);
+          }
+          throw new PartialFlushException(original, failure.getCause() != null ? failure.getCause() : failure);
+        }
+        Waits.sleep(time, delay);
+      }
+    };
+  }
+
+  /**
+   * Fails a flush that has not returned within {@code limit}: the call runs on a virtual thread,
+   * which is interrupted at the limit, and {@link FlushTimeoutException} is thrown, so a hung
+   * backend becomes a reported failure instead of a stuck buffer. A call that ignores the interrupt
+   * keeps its virtual thread until it returns.
+   *
+   * @param limit the longest a call may take
+   * @param time the clock of the limit
+   * @param <T> the item type
+   * @return the middleware
+   */
+  static <T> FlushMiddleware<T> timeout(Duration limit, TimeSource time) {
+    Checks.interval("limit", limit);
+    Objects.requireNonNull(time, "time must not be null");
+    long limitNanos = limit.toNanos();
+    return next -> batch -> {
+      Thread caller = Thread.currentThread();
+      FutureTask<Void> call = new FutureTask<>(() -> {
+        next.flush(batch);
+        return null;
+      }) {
+        @Override
+        protected void done() {
+          java.util.concurrent.locks.LockSupport.unpark(caller);
+        }
+      };
+      Thread worker = Thread.ofVirtual().name(caller.getName() + "-flush").start(call);
+      long deadline = time.nanoTime() + limitNanos;
+      while (!call.isDone()) {
+        long left = deadline - time.nanoTime();
+        if (left <= 0) {
+          worker.interrupt();
+          throw new FlushTimeoutException(limit, batch.size());
+        }
+        if (Thread.interrupted()) {
+          worker.interrupt();
+          throw new InterruptedException();
+        }
+        time.parkNanos(call, left);
+      }
+      try {
+        call.get();
+      } catch (ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof Exception ex) {
+          throw ex;
+        }
+        if (cause instanceof Error err) {
+          throw err;
+        }
+        throw e;
+      }
+    };
+  }
+
+  /**
+   * Paces flushes with two token buckets refilled continuously by {@code time}: at most
+   * {@code batchesPerSecond} calls and {@code itemsPerSecond} items per second on average, bursts of
+   * one second's worth. A call that would overdraw a bucket waits for the deficit first. Use
+   * {@link Double#POSITIVE_INFINITY} for no limit on one of the two.
+   *
+   * @param batchesPerSecond calls per second, positive
+   * @param itemsPerSecond items per second, positive
+   * @param time the clock of the buckets
+   * @param <T> the item type
+   * @return the middleware
+   */
+  static <T> FlushMiddleware<T> rateLimit(double batchesPerSecond, double itemsPerSecond,
+      TimeSource time) {
+    if (!(batchesPerSecond > 0) || !(itemsPerSecond > 0)) {
+      throw new IllegalArgumentException("rates must be > 0 (was batchesPerSecond="
+          + batchesPerSecond + ", itemsPerSecond=" + itemsPerSecond + ")");
+    }
+    Objects.requireNonNull(time, "time must not be null");
+    TokenBucket batches = new TokenBucket(batchesPerSecond, time);
+    TokenBucket items = new TokenBucket(itemsPerSecond, time);
+    return next -> batch -> {
+      long wait = Math.max(batches.take(1), items.take(batch.size()));
+      Waits.sleep(time, wait);
+      next.flush(batch);
+    };
+  }
+
+  /**
+   * Stops calling a failing backend: after {@code failureThreshold} consecutive failed calls the
+   * circuit opens; while open, a batch either fails at once with {@link CircuitOpenException}
+   * ({@code waitWhileOpen = false}) or waits for the cool-down; after {@code coolDown} one call is
+   * let through as a probe, whose success closes the circuit and whose failure opens it again.
+   *
+   * @param failureThreshold consecutive failures that open the circuit, at least 1
+   * @param coolDown how long the circuit stays open before a probe
+   * @param waitWhileOpen true to hold batches until the probe, false to fail them fast
+   * @param time the clock of the cool-down
+   * @param <T> the item type
+   * @return the middleware
+   */
+  static <T> FlushMiddleware<T> circuitBreaker(int failureThreshold, Duration coolDown,
+      boolean waitWhileOpen, TimeSource time) {
+    Checks.atLeastOne("failureThreshold", failureThreshold);
+    Checks.interval("coolDown", coolDown);
+    Objects.requireNonNull(time, "time must not be null");
+    Breaker breaker = new Breaker(failureThreshold, coolDown.toNanos(), time);
+    return next -> batch -> {
+      for (; ; ) {
+        long wait = breaker.permit();
+        if (wait == 0) {
+          break;
+        }
+        if (!waitWhileOpen) {
+          throw new CircuitOpenException(failureThreshold, wait);
+        }
+        Waits.sleep(time, wait);
+      }
+      boolean ok = false;
+      try {
+        next.flush(batch);
+        ok = true;
+      } finally {
+        breaker.record(ok);
+      }
+    };
+  }
+}
