@@ -181,6 +181,14 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     }
   }
 
+  /** Wakes the consumer whatever it waits for (a control message that must not wait its turn). */
+  public void wakeConsumer() {
+    Thread c = consumer;
+    if (c != null) {
+      LockSupport.unpark(c);
+    }
+  }
+
   /**
    * Adds {@code e}, waiting while the channel is full. Interruption is checked only while waiting;
    * the caller checks it on entry.

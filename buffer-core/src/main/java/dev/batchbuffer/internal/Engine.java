@@ -175,6 +175,7 @@ public final class Engine<T> {
     if (r == Channel.CLOSED) {
       throw closed();
     }
+    channel.wakeConsumer(); // a waiting loop may be counting arrivals toward a full batch
     return result;
   }
 
