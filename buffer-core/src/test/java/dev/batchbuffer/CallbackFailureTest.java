@@ -73,10 +73,11 @@ class CallbackFailureTest {
     FlushFunc<Integer> flush = batch -> {
       throw new IOException("default-handler-probe");
     };
-    try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1).build())) {
+    try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1).build(),
+        Options.builder().name("default-ofe-probe").build())) {
       buffer.add(1);
     }
-    assertThat(RecordingLoggerFinder.LINES).anySatisfy(line -> {
+    assertThat(RecordingLoggerFinder.linesContaining("default-ofe-probe:")).singleElement().satisfies(line -> {
       assertThat(line.level()).isEqualTo(Level.WARNING);
       assertThat(line.message()).contains("flush of 1 items failed; batch dropped");
       assertThat(line.error()).hasMessage("default-handler-probe");

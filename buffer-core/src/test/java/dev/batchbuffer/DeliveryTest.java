@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Per-item futures, flush(), close(Duration), concurrent flushes and partial failures. */
-@Timeout(value = 30, unit = TimeUnit.SECONDS)
+@Timeout(value = 30, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class DeliveryTest {
   static final Duration HOURS = Duration.ofHours(1);
   static final Duration WAIT = Duration.ofSeconds(10);
@@ -243,10 +243,10 @@ class DeliveryTest {
 
   @Test
   void asyncFlushFunctionsOverlapUnderMaxInFlight() throws Exception {
-    List<CompletableFuture<Void>> calls = new CopyOnWriteArrayList<>();
+    java.util.Map<Integer, CompletableFuture<Void>> calls = new java.util.concurrent.ConcurrentHashMap<>();
     AsyncFlushFunc<Integer> async = batch -> {
       CompletableFuture<Void> call = new CompletableFuture<>();
-      calls.add(call);
+      calls.put(batch.get(0), call);
       return call;
     };
     try (Buffer<Integer> buffer = Buffer.start(Config.builder(async.awaiting()).capacity(1)
@@ -254,10 +254,10 @@ class DeliveryTest {
       CompletableFuture<Void> a = buffer.submit(1);
       CompletableFuture<Void> b = buffer.submit(2);
       await().atMost(WAIT).until(() -> calls.size() == 2);
-      calls.get(1).complete(null); // the second finishes first
+      java.util.Objects.requireNonNull(calls.get(2)).complete(null); // the second finishes first
       assertThat(b).succeedsWithin(WAIT);
       assertThat(a).isNotDone();
-      calls.get(0).completeExceptionally(new IOException("late failure"));
+      java.util.Objects.requireNonNull(calls.get(1)).completeExceptionally(new IOException("late failure"));
       assertThat(deliveryFailure(a).getCause()).hasMessage("late failure");
     }
   }

@@ -506,7 +506,12 @@ public final class Batcher<T> {
         }
       }
       try {
-        onFlushError.accept(e, failed);
+        if (Defaults.isLogAndDrop(onFlushError)) {
+          problems.report(Problems.Kind.FLUSH_FAILED, "flush of " + failed.size()
+              + " items failed; batch dropped (set onFlushError to handle it)", e);
+        } else {
+          onFlushError.accept(e, failed);
+        }
       } catch (Throwable t2) {
         Problems.rethrowIfFatal(t2);
         problems.report(Problems.Kind.ON_FLUSH_ERROR_FAILED,

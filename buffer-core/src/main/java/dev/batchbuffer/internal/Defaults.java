@@ -96,6 +96,17 @@ public final class Defaults {
   }
 
   /**
+   * Returns whether {@code handler} is the shared {@link #logAndDrop()} instance, which a buffer
+   * replaces by a report through its own, named, rate-limited {@link Problems}.
+   *
+   * @param handler an {@code onFlushError}
+   * @return true for the default
+   */
+  public static boolean isLogAndDrop(Object handler) {
+    return handler == LOG_AND_DROP;
+  }
+
+  /**
    * Returns the predicate that is always true: the default {@code canAdd}.
    *
    * @param <T> the item type
