@@ -13,6 +13,10 @@ import org.jspecify.annotations.Nullable;
  */
 public final class BatchState<T> {
   final Limits<T> limits;
+  /** {@code limits.countOnly()}, cached for the per-item fast path. */
+  final boolean countOnly;
+  /** {@code limits.countLimit()}, cached for the per-item fast path. */
+  final int countLimit;
   final @Nullable Object key;
   final BatchView view = new BatchView();
   Object[] items;
@@ -40,6 +44,8 @@ public final class BatchState<T> {
    */
   public BatchState(Limits<T> limits, @Nullable Object key) {
     this.limits = limits;
+    this.countOnly = limits.countOnly();
+    this.countLimit = limits.countLimit();
     this.key = key;
     this.items = new Object[limits.initialLength()];
   }

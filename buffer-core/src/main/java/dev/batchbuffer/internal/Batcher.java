@@ -184,6 +184,24 @@ public final class Batcher<T> {
    * @param future the item's future, if its producer asked for one
    */
   public void accept(BatchState<T> s, T item, @Nullable CompletableFuture<Void> future) {
+    if (s.countOnly && memory == null && future == null) {
+      // The fast path of a plain count limit: the same steps as below with nothing to weigh or ask.
+      if (s.size == s.items.length) {
+        s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+        if (s.futures != null) {
+          s.futures = Arrays.copyOf(s.futures, s.items.length);
+        }
+      }
+      s.items[s.size++] = item;
+      bufferedItems++;
+      if (s.size == 1) {
+        arm(s);
+      }
+      if (s.size >= s.countLimit) {
+        flush(s);
+      }
+      return;
+    }
     Limits<T> limits = s.limits;
     long w = 0;
     long m = memory == null ? 0 : memory.weightOf(item);
@@ -273,11 +291,16 @@ public final class Batcher<T> {
     s.held += m;
     bufferedItems++;
     if (s.size == 1) {
-      s.armed = true;
-      s.lastUsed = time.nanoTime();
-      s.deadline = s.lastUsed + s.limits.intervalNanos();
-      onArm.accept(s);
+      arm(s);
     }
+  }
+
+  /** Starts the linger of a batch that just took its first item. */
+  private void arm(BatchState<T> s) {
+    s.armed = true;
+    s.lastUsed = time.nanoTime();
+    s.deadline = s.lastUsed + s.limits.intervalNanos();
+    onArm.accept(s);
   }
 
   /**
@@ -414,6 +437,9 @@ public final class Batcher<T> {
    * Settles the outcomes of off-loop flushes that have finished. Loop thread; cheap when none.
    */
   public void settleFinished() {
+    if (maxInFlight == 1) {
+      return;
+    }
     Outcome<T> o;
     while ((o = outcomes.poll()) != null) {
       inFlight--;

@@ -40,6 +40,8 @@ public final class FlushLoop<T> implements LoopBody {
   private final Batcher<T> batcher;
   private final BatchState<T> batch;
   private final boolean sparseWakeUps;
+  /** batcher.aborting(), read once per burst rather than per item. */
+  private boolean aborting;
 
   /**
    * Creates the loop of one buffer.
@@ -69,6 +71,7 @@ public final class FlushLoop<T> implements LoopBody {
   public void run() {
     for (; ; ) {
       batcher.settleFinished();
+      aborting = batcher.aborting();
       int n = 0;
       Object element;
       while (n < BURST && (element = channel.poll()) != null) {
@@ -86,6 +89,7 @@ public final class FlushLoop<T> implements LoopBody {
       }
       if (channel.isClosed()) {
         // producerIndex is final now: poll() returns null only once every claimed item is taken.
+        aborting = batcher.aborting();
         while ((element = channel.poll()) != null) {
           take(element);
         }
@@ -113,7 +117,7 @@ public final class FlushLoop<T> implements LoopBody {
     } else {
       item = (T) element;
     }
-    if (batcher.aborting()) {
+    if (aborting) {
       batcher.giveUp(item, future);
     } else {
       batcher.accept(batch, item, future);

@@ -53,6 +53,8 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private final PriorityQueue<Deadline<T>> deadlines =
       new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
   private long nextSweep;
+  /** batcher.aborting(), read once per burst rather than per item. */
+  private boolean aborting;
   /** batches.size(), published for monitoring from other threads. */
   private volatile int keyCount;
 
@@ -105,6 +107,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
   public void run() {
     for (; ; ) {
       batcher.settleFinished();
+      aborting = batcher.aborting();
       int n = 0;
       Object element;
       while (n < FlushLoop.BURST && (element = channel.poll()) != null) {
@@ -123,6 +126,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
         continue;
       }
       if (channel.isClosed()) {
+        aborting = batcher.aborting();
         while ((element = channel.poll()) != null) {
           take(element);
         }
@@ -157,7 +161,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
     } else {
       item = (T) element;
     }
-    if (batcher.aborting()) {
+    if (aborting) {
       batcher.giveUp(item, future);
     } else {
       route(item, future);

@@ -106,6 +106,16 @@ public record Limits<T>(int countLimit, @Nullable Weigher<? super T> weigher, lo
   }
 
   /**
+   * Returns whether only a count limit applies (no weigher, no custom condition): the loop's fast
+   * path.
+   *
+   * @return true for a plain count limit
+   */
+  public boolean countOnly() {
+    return weigher == null && overflows.isEmpty() && admissions.isEmpty() && fulls.isEmpty();
+  }
+
+  /**
    * Returns whether only the count and the byte limit can end a batch early, so the loop can tell
    * from the number of arrivals when a batch may be full and need not look at arrivals one by one.
    *
