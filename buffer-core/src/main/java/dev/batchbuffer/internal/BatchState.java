@@ -17,6 +17,11 @@ public final class BatchState<T> {
   final boolean countOnly;
   /** {@code limits.countLimit()}, cached for the per-item fast path. */
   final int countLimit;
+  /** True when only the count and a byte limit apply: the byte fast path. */
+  final boolean bytesOnly;
+  /** {@code limits.maxBytes()} and {@code limits.maxItemBytes()}, cached. */
+  final long maxBytes;
+  final long maxItemBytes;
   final @Nullable Object key;
   final BatchView view = new BatchView();
   Object[] items;
@@ -46,6 +51,9 @@ public final class BatchState<T> {
     this.limits = limits;
     this.countOnly = limits.countOnly();
     this.countLimit = limits.countLimit();
+    this.bytesOnly = limits.weigher() != null && limits.noConditions();
+    this.maxBytes = limits.maxBytes();
+    this.maxItemBytes = limits.maxItemBytes();
     this.key = key;
     this.items = new Object[limits.initialLength()];
   }

@@ -202,6 +202,9 @@ public final class Batcher<T> {
       }
       return;
     }
+    if (s.bytesOnly && memory == null && future == null && acceptByBytes(s, item)) {
+      return;
+    }
     Limits<T> limits = s.limits;
     long w = 0;
     long m = memory == null ? 0 : memory.weightOf(item);
@@ -260,6 +263,47 @@ public final class Batcher<T> {
         || (!limits.fulls().isEmpty() && shouldFlushNow(s))) {
       flush(s);
     }
+  }
+
+  /**
+   * The fast path of a count and byte limit with nothing else to ask: weigh once, flush before an
+   * overflow, append, flush when full. Returns false (having done nothing) for an item that needs
+   * the general path: an oversize item, or a weigher that throws or returns a negative weight.
+   */
+  @SuppressWarnings("NullAway") // bytesOnly implies a weigher
+  private boolean acceptByBytes(BatchState<T> s, T item) {
+    long w;
+    try {
+      w = s.limits.weigher().weigh(item);
+    } catch (Throwable t) {
+      Problems.rethrowIfFatal(t);
+      return false; // the general path weighs again and reports it
+    }
+    if (w < 0 || w > s.maxItemBytes) {
+      return false;
+    }
+    if (w > s.maxWeightSeen) {
+      s.maxWeightSeen = w;
+    }
+    if (s.size > 0 && s.bytes + w > s.maxBytes) {
+      flush(s);
+    }
+    if (s.size == s.items.length) {
+      s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+      if (s.futures != null) {
+        s.futures = Arrays.copyOf(s.futures, s.items.length);
+      }
+    }
+    s.items[s.size++] = item;
+    s.bytes += w;
+    bufferedItems++;
+    if (s.size == 1) {
+      arm(s);
+    }
+    if (s.size >= s.countLimit || s.bytes >= s.maxBytes) {
+      flush(s);
+    }
+    return true;
   }
 
   private boolean admitted(BatchState<T> s, T item) {
@@ -400,7 +444,7 @@ public final class Batcher<T> {
         Problems.rethrowIfFatal(t);
         failure = t;
       }
-      settle(new Outcome<>(batch, futures, release, failure));
+      settle(batch, futures, release, failure);
       return;
     }
     while (inFlight >= maxInFlight) {
@@ -446,7 +490,7 @@ public final class Batcher<T> {
       if (o.failure instanceof VirtualMachineError fatal) {
         throw fatal;
       }
-      settle(o);
+      settle(o.batch, o.futures, o.held, o.failure);
     }
   }
 
@@ -489,12 +533,11 @@ public final class Batcher<T> {
   }
 
   /** Reports a finished flush: futures, onFlushError, the memory it held. Loop thread. */
-  private void settle(Outcome<T> o) {
-    Batch<T> batch = o.batch;
-    Throwable failure = o.failure;
+  private void settle(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
+      @Nullable Throwable failure) {
     try {
       if (failure == null) {
-        completeAll(o.futures, batch.size());
+        completeAll(futures, batch.size());
         return;
       }
       Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
@@ -516,7 +559,6 @@ public final class Batcher<T> {
       }
       failedSinceRequest += failed.size();
       lastFailure = e;
-      @Nullable Object @Nullable [] futures = o.futures;
       if (futures != null) {
         for (int i = 0; i < batch.size(); i++) {
           CompletableFuture<Void> f = futureAt(futures, i);
@@ -547,7 +589,7 @@ public final class Batcher<T> {
       }
     } finally {
       if (memory != null) {
-        memory.release(o.held);
+        memory.release(held);
       }
     }
   }

@@ -112,7 +112,16 @@ public record Limits<T>(int countLimit, @Nullable Weigher<? super T> weigher, lo
    * @return true for a plain count limit
    */
   public boolean countOnly() {
-    return weigher == null && overflows.isEmpty() && admissions.isEmpty() && fulls.isEmpty();
+    return weigher == null && noConditions();
+  }
+
+  /**
+   * Returns whether no custom condition is set: only the count and the byte limit apply.
+   *
+   * @return true without custom overflow, admission or full conditions
+   */
+  public boolean noConditions() {
+    return overflows.isEmpty() && admissions.isEmpty() && fulls.isEmpty();
   }
 
   /**
