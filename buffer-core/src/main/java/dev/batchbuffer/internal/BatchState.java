@@ -1,5 +1,6 @@
 package dev.batchbuffer.internal;
 
+import dev.batchbuffer.Weigher;
 import java.util.AbstractList;
 import java.util.Objects;
 import java.util.RandomAccess;
@@ -19,6 +20,8 @@ public final class BatchState<T> {
   final int countLimit;
   /** True when only the count and a byte limit apply: the byte fast path. */
   final boolean bytesOnly;
+  /** {@code limits.weigher()}, cached for the byte fast path. */
+  final @Nullable Weigher<? super T> weigher;
   /** {@code limits.maxBytes()} and {@code limits.maxItemBytes()}, cached. */
   final long maxBytes;
   final long maxItemBytes;
@@ -51,7 +54,8 @@ public final class BatchState<T> {
     this.limits = limits;
     this.countOnly = limits.countOnly();
     this.countLimit = limits.countLimit();
-    this.bytesOnly = limits.weigher() != null && limits.noConditions();
+    this.weigher = limits.weigher();
+    this.bytesOnly = weigher != null && limits.noConditions();
     this.maxBytes = limits.maxBytes();
     this.maxItemBytes = limits.maxItemBytes();
     this.key = key;

@@ -184,26 +184,46 @@ public final class Batcher<T> {
    * @param future the item's future, if its producer asked for one
    */
   public void accept(BatchState<T> s, T item, @Nullable CompletableFuture<Void> future) {
-    if (s.countOnly && memory == null && future == null) {
-      // The fast path of a plain count limit: the same steps as below with nothing to weigh or ask.
-      if (s.size == s.items.length) {
-        s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
-        if (s.futures != null) {
-          s.futures = Arrays.copyOf(s.futures, s.items.length);
+    if (memory == null && future == null) {
+      long w = 0;
+      boolean fast = s.countOnly;
+      Weigher<? super T> weigher = s.weigher;
+      if (!fast && s.bytesOnly && weigher != null) {
+        // The byte fast path: one weigh; anything unusual (a throw, a negative or oversize weight)
+        // takes the general path below, which weighs again and reports it.
+        try {
+          w = weigher.weigh(item);
+          fast = w >= 0 && w <= s.maxItemBytes;
+        } catch (Throwable t) {
+          Problems.rethrowIfFatal(t);
+        }
+        if (fast) {
+          if (w > s.maxWeightSeen) {
+            s.maxWeightSeen = w;
+          }
+          if (s.size > 0 && s.bytes + w > s.maxBytes) {
+            flush(s);
+          }
         }
       }
-      s.items[s.size++] = item;
-      bufferedItems++;
-      if (s.size == 1) {
-        arm(s);
+      if (fast) {
+        if (s.size == s.items.length) {
+          s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+          if (s.futures != null) {
+            s.futures = Arrays.copyOf(s.futures, s.items.length);
+          }
+        }
+        s.items[s.size++] = item;
+        s.bytes += w;
+        bufferedItems++;
+        if (s.size == 1) {
+          arm(s);
+        }
+        if (s.size >= s.countLimit || s.bytes >= s.maxBytes) {
+          flush(s);
+        }
+        return;
       }
-      if (s.size >= s.countLimit) {
-        flush(s);
-      }
-      return;
-    }
-    if (s.bytesOnly && memory == null && future == null && acceptByBytes(s, item)) {
-      return;
     }
     Limits<T> limits = s.limits;
     long w = 0;
@@ -263,47 +283,6 @@ public final class Batcher<T> {
         || (!limits.fulls().isEmpty() && shouldFlushNow(s))) {
       flush(s);
     }
-  }
-
-  /**
-   * The fast path of a count and byte limit with nothing else to ask: weigh once, flush before an
-   * overflow, append, flush when full. Returns false (having done nothing) for an item that needs
-   * the general path: an oversize item, or a weigher that throws or returns a negative weight.
-   */
-  @SuppressWarnings("NullAway") // bytesOnly implies a weigher
-  private boolean acceptByBytes(BatchState<T> s, T item) {
-    long w;
-    try {
-      w = s.limits.weigher().weigh(item);
-    } catch (Throwable t) {
-      Problems.rethrowIfFatal(t);
-      return false; // the general path weighs again and reports it
-    }
-    if (w < 0 || w > s.maxItemBytes) {
-      return false;
-    }
-    if (w > s.maxWeightSeen) {
-      s.maxWeightSeen = w;
-    }
-    if (s.size > 0 && s.bytes + w > s.maxBytes) {
-      flush(s);
-    }
-    if (s.size == s.items.length) {
-      s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
-      if (s.futures != null) {
-        s.futures = Arrays.copyOf(s.futures, s.items.length);
-      }
-    }
-    s.items[s.size++] = item;
-    s.bytes += w;
-    bufferedItems++;
-    if (s.size == 1) {
-      arm(s);
-    }
-    if (s.size >= s.countLimit || s.bytes >= s.maxBytes) {
-      flush(s);
-    }
-    return true;
   }
 
   private boolean admitted(BatchState<T> s, T item) {
