@@ -43,8 +43,10 @@ class ReadmeExampleTest {
       }
     }                                                           // close(): drain, final flush, wait
     // --- end ---
-    assertThat(backend.calls).hasSize(2);
-    assertThat(backend.calls).allSatisfy(b -> assertThat(b).hasSize(500));
+    // Two batches of 500, unless the 200 ms linger closes one early on a slow machine.
+    assertThat(backend.calls.stream().mapToInt(List::size).sum()).isEqualTo(1_000);
+    assertThat(backend.calls).hasSizeGreaterThanOrEqualTo(2)
+        .allSatisfy(b -> assertThat(b).hasSizeLessThanOrEqualTo(500));
   }
 
   static long bytes(List<Event> batch) {
@@ -84,9 +86,14 @@ class ReadmeExampleTest {
       }
       buffer.add(new KinesisRecord("huge", new byte[2 * 1024 * 1024]));
     }
-    // 30 x 512 KiB: 19 records fill 10 MiB (keys included), so requests of 19 and 11
+    // 30 x 512 KiB: at most 19 records fit in 10 MiB (keys included), so at least 2 requests
     // --- end ---
-    assertThat(requests).extracting(List::size).containsExactly(19, 11);
+    // The 100 ms linger may also close a request early on a slow machine: check the limits.
+    assertThat(requests.stream().mapToInt(List::size).sum()).isEqualTo(30);
+    assertThat(requests).hasSizeGreaterThanOrEqualTo(2).allSatisfy(request -> {
+      assertThat(request).hasSizeLessThanOrEqualTo(19);
+      assertThat(request.stream().mapToLong(size::weigh).sum()).isLessThanOrEqualTo(10L * 1024 * 1024);
+    });
     assertThat(tooBig).hasSize(1);
   }
 
