@@ -168,6 +168,52 @@ public final class Batcher<T> {
   }
 
   /**
+   * Where an unwrapped item goes: the loop's routing to a batch.
+   *
+   * @param <T> the item type
+   */
+  @FunctionalInterface
+  public interface Route<T> {
+    /**
+     * Routes an item to its batch.
+     *
+     * @param item the item
+     * @param future its future, if its producer asked for one
+     */
+    void accept(T item, @Nullable CompletableFuture<Void> future);
+  }
+
+  /**
+   * Unwraps one channel element: a {@code flush()} request is returned for the loop to carry out;
+   * an item (tracked or plain) is given up on when aborting, else handed to {@code route}.
+   *
+   * @param element what the channel held
+   * @param aborting whether the loop is giving up
+   * @param route where items go
+   * @return the flush request, or null if the element was an item
+   */
+  @SuppressWarnings("unchecked")
+  public Signals.@Nullable FlushRequest take(Object element, boolean aborting, Route<T> route) {
+    if (element instanceof Signals.FlushRequest request) {
+      return request;
+    }
+    T item;
+    CompletableFuture<Void> future = null;
+    if (element instanceof Signals.Tracked tracked) {
+      item = (T) tracked.item();
+      future = tracked.result();
+    } else {
+      item = (T) element;
+    }
+    if (aborting) {
+      giveUp(item, future);
+    } else {
+      route.accept(item, future);
+    }
+    return null;
+  }
+
+  /**
    * Returns how many items the batches of this loop hold.
    *
    * @return the item count across batches

@@ -42,6 +42,7 @@ public final class FlushLoop<T> implements LoopBody {
   private final boolean sparseWakeUps;
   /** batcher.aborting(), read once per burst rather than per item. */
   private boolean aborting;
+  private final Batcher.Route<T> route;
 
   /**
    * Creates the loop of one buffer.
@@ -65,6 +66,7 @@ public final class FlushLoop<T> implements LoopBody {
     this.batcher.maxInFlight(maxInFlight);
     this.batch = new BatchState<>(limits, null);
     this.sparseWakeUps = limits.predictable() && memory == null;
+    this.route = (item, future) -> batcher.accept(batch, item, future);
   }
 
   @Override
@@ -102,25 +104,11 @@ public final class FlushLoop<T> implements LoopBody {
   }
 
   /** One channel element: a flush() request, a tracked item or a plain item. */
-  @SuppressWarnings("unchecked")
   private void take(Object element) {
-    if (element instanceof Signals.FlushRequest request) {
+    Signals.FlushRequest request = batcher.take(element, aborting, route);
+    if (request != null) {
       batcher.flush(batch);
       batcher.complete(request);
-      return;
-    }
-    T item;
-    java.util.concurrent.CompletableFuture<Void> future = null;
-    if (element instanceof Signals.Tracked tracked) {
-      item = (T) tracked.item();
-      future = tracked.result();
-    } else {
-      item = (T) element;
-    }
-    if (aborting) {
-      batcher.giveUp(item, future);
-    } else {
-      batcher.accept(batch, item, future);
     }
   }
 

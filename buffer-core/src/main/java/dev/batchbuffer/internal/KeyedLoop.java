@@ -55,6 +55,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private long nextSweep;
   /** batcher.aborting(), read once per burst rather than per item. */
   private boolean aborting;
+  private final Batcher.Route<T> route = this::route;
   /** batches.size(), published for monitoring from other threads. */
   private volatile int keyCount;
 
@@ -146,25 +147,11 @@ public final class KeyedLoop<K, T> implements LoopBody {
   }
 
   /** One channel element: a flush() request, a tracked item or a plain item. */
-  @SuppressWarnings("unchecked")
   private void take(Object element) {
-    if (element instanceof Signals.FlushRequest request) {
+    Signals.FlushRequest request = batcher.take(element, aborting, route);
+    if (request != null) {
       flushAll();
       batcher.complete(request);
-      return;
-    }
-    T item;
-    java.util.concurrent.CompletableFuture<Void> future = null;
-    if (element instanceof Signals.Tracked tracked) {
-      item = (T) tracked.item();
-      future = tracked.result();
-    } else {
-      item = (T) element;
-    }
-    if (aborting) {
-      batcher.giveUp(item, future);
-    } else {
-      route(item, future);
     }
   }
 
