@@ -371,12 +371,4 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     return producerIndex & INDEX_MASK;
   }
 
-  /**
-   * Returns how many producers are parked on a full channel: a snapshot, for monitoring.
-   *
-   * @return the number of blocked producers
-   */
-  public int blockedProducers() {
-    return blockedProducers;
-  }
 }

@@ -153,12 +153,4 @@ public final class MemoryGate<T> {
     return used.get();
   }
 
-  /**
-   * Returns the bound.
-   *
-   * @return the most bytes held at once
-   */
-  public long limit() {
-    return limit;
-  }
 }

@@ -48,7 +48,6 @@ public final class Problems {
   private static final class Tally {
     final AtomicLong lastLogged = new AtomicLong(NEVER);
     final AtomicLong suppressed = new AtomicLong();
-    final AtomicLong total = new AtomicLong();
   }
 
   /**
@@ -66,7 +65,7 @@ public final class Problems {
   }
 
   /**
-   * Counts a problem and logs it at WARNING unless one of its kind was logged within the period.
+   * Logs a problem at WARNING unless one of its kind was logged within the period.
    *
    * @param kind what went wrong
    * @param message what happened, without the buffer name
@@ -74,7 +73,6 @@ public final class Problems {
    */
   public void report(Kind kind, String message, @Nullable Throwable error) {
     Tally tally = tally(kind);
-    tally.total.incrementAndGet();
     long now = time.nanoTime();
     long last = tally.lastLogged.get();
     if ((last != NEVER && now - last < PERIOD_NANOS) || !tally.lastLogged.compareAndSet(last, now)) {
@@ -97,15 +95,6 @@ public final class Problems {
     logger.log(Level.ERROR, name + ": " + message, error);
   }
 
-  /**
-   * Returns how many problems of {@code kind} were reported, logged or not.
-   *
-   * @param kind the kind
-   * @return the count since the buffer started
-   */
-  public long count(Kind kind) {
-    return tally(kind).total.get();
-  }
 
   private Tally tally(Kind kind) {
     return Objects.requireNonNull(tallies.get(kind));
