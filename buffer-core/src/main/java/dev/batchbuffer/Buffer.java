@@ -2,6 +2,7 @@ package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.FlushLoop;
+import dev.batchbuffer.internal.Hooks;
 import dev.batchbuffer.internal.PolicyFace;
 import java.time.Duration;
 import java.util.Objects;
@@ -50,10 +51,11 @@ public final class Buffer<T> implements AutoCloseable {
       failFastLimit = policy.maxItemBytes();
     }
     this.engine = new Engine<>(name, time, config.chanSize(), options.memoryWeigher(),
-        options.maxBufferedBytes(), failFast, failFastLimit);
+        options.maxBufferedBytes(), failFast, failFastLimit, options.listener());
     FlushLoop<T> loop = new FlushLoop<>(config, engine.channel(), time, engine.problems(),
-        engine.memory(), options.maxInFlight());
-    engine.start(loop);
+        engine.memory(), options.maxInFlight(), engine.telemetry(),
+        Hooks.of(options.periodic(), time, engine.problems(), engine.telemetry()));
+    engine.start(loop, () -> 0);
   }
 
   /**
@@ -171,6 +173,18 @@ public final class Buffer<T> implements AutoCloseable {
    */
   public int itemsInChannel() {
     return engine.itemsInChannel();
+  }
+
+  /**
+   * Takes a snapshot of the buffer's state and history: items waiting and flushing, counters,
+   * flushes by reason, batch sizes, flush latency, the oldest item's age, blocked producers and
+   * recent errors (see {@link BufferStats} for each). Cheap and lock-free: the hot path pays
+   * nothing for it, and any thread may call it at any time, including after close.
+   *
+   * @return the stats
+   */
+  public BufferStats stats() {
+    return engine.stats(0);
   }
 
   /**

@@ -2,6 +2,8 @@ package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Breaker;
 import dev.batchbuffer.internal.Checks;
+import dev.batchbuffer.internal.FlushScope;
+import dev.batchbuffer.internal.Telemetry;
 import dev.batchbuffer.internal.TokenBucket;
 import dev.batchbuffer.internal.Waits;
 import java.time.Duration;
@@ -120,6 +122,10 @@ public interface FlushMiddleware<T> {
           throw new PartialFlushException(original, failure.getCause() != null ? failure.getCause() : failure);
         }
         Waits.sleep(time, delay);
+        Telemetry<?> telemetry = FlushScope.current();
+        if (telemetry != null) {
+          telemetry.retried(pending.size());
+        }
       }
     };
   }
@@ -141,8 +147,14 @@ public interface FlushMiddleware<T> {
     long limitNanos = limit.toNanos();
     return next -> batch -> {
       Thread caller = Thread.currentThread();
+      Telemetry<?> scope = FlushScope.current();
       FutureTask<Void> call = new FutureTask<>(() -> {
-        next.flush(batch);
+        Telemetry<?> outer = FlushScope.enter(scope); // a retry inside still counts
+        try {
+          next.flush(batch);
+        } finally {
+          FlushScope.exit(outer);
+        }
         return null;
       }) {
         @Override

@@ -3,8 +3,10 @@ package dev.batchbuffer;
 import dev.batchbuffer.internal.Checks;
 import dev.batchbuffer.internal.Defaults;
 import dev.batchbuffer.internal.Engine;
+import dev.batchbuffer.internal.Hooks;
 import dev.batchbuffer.internal.KeyedLoop;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -51,11 +53,13 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   private KeyedBuffer(Builder<K, T> b) {
     String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
     this.engine = new Engine<>(name, b.timeSource, b.chanSize, b.memoryWeigher, b.maxBufferedBytes,
-        null, Long.MAX_VALUE);
+        null, Long.MAX_VALUE, b.listener);
     this.loop = new KeyedLoop<>(engine.channel(), b.timeSource, engine.problems(), engine.memory(),
         b.keyOf, b.policyOf, b.flushInterval, b.flush, b.onReject, b.onFlushError, b.maxKeys,
-        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight);
-    engine.start(loop);
+        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight, engine.telemetry(),
+        Hooks.of(b.periodic, b.timeSource, engine.problems(), engine.telemetry()));
+    KeyedLoop<K, T> l = loop;
+    engine.start(l, l::keys);
   }
 
   /**
@@ -162,6 +166,26 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   }
 
   /**
+   * Returns the buffer's name, used in its thread name, log messages, stats and metrics.
+   *
+   * @return the name
+   */
+  public String name() {
+    return engine.name();
+  }
+
+  /**
+   * Takes a snapshot of the buffer's state and history, as {@link Buffer#stats()}, with the live
+   * key count in {@link BufferStats#keys()}. Cheap, lock-free, callable from any thread at any
+   * time, including after close.
+   *
+   * @return the stats
+   */
+  public BufferStats stats() {
+    return engine.stats(loop.keys());
+  }
+
+  /**
    * Returns whether admission has stopped.
    *
    * @return true once closed
@@ -209,6 +233,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
     private int maxInFlight = 1;
+    private @Nullable BufferListener<? super T> listener;
+    private final List<Hooks.Spec> periodic = new ArrayList<>();
 
     private Builder(Function<? super T, ? extends K> keyOf, KeyedFlushFunc<K, T> flush) {
       this.keyOf = Objects.requireNonNull(keyOf, "keyOf must not be null");
@@ -368,6 +394,48 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      */
     public Builder<K, T> maxInFlight(int maxInFlight) {
       this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
+      return this;
+    }
+
+    /**
+     * Sets a listener, as {@link Options.Builder#listener}; {@link FlushInfo#key()} carries the
+     * batch's key.
+     *
+     * @param listener the listener; its exceptions are caught, counted and logged
+     * @return this builder
+     */
+    public Builder<K, T> listener(BufferListener<? super T> listener) {
+      this.listener = Objects.requireNonNull(listener, "listener must not be null");
+      return this;
+    }
+
+    /**
+     * Runs {@code task} on the loop thread every {@code period}, between flushes, as
+     * {@link Options.Builder#periodic}.
+     *
+     * @param period how often, in {@code (0, Config.MAX_FLUSH_INTERVAL]}
+     * @param task the work; its exceptions are caught, counted and logged
+     * @return this builder
+     * @throws IllegalArgumentException if {@code period} is out of range
+     */
+    public Builder<K, T> periodic(Duration period, PeriodicTask task) {
+      periodic.add(new Hooks.Spec(Checks.interval("period", period),
+          Objects.requireNonNull(task, "task must not be null"), false));
+      return this;
+    }
+
+    /**
+     * Runs {@code task} every {@code period} on a virtual thread of its own, as
+     * {@link Options.Builder#periodicAsync}.
+     *
+     * @param period how often, in {@code (0, Config.MAX_FLUSH_INTERVAL]}
+     * @param task the work; its exceptions are caught, counted and logged
+     * @return this builder
+     * @throws IllegalArgumentException if {@code period} is out of range
+     */
+    public Builder<K, T> periodicAsync(Duration period, PeriodicTask task) {
+      periodic.add(new Hooks.Spec(Checks.interval("period", period),
+          Objects.requireNonNull(task, "task must not be null"), true));
       return this;
     }
 

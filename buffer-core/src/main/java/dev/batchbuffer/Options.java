@@ -1,13 +1,17 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Checks;
+import dev.batchbuffer.internal.Hooks;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
  * Settings of a {@link Buffer} beyond the nine of {@link Config}, kept beside it so that the
- * nine-argument {@code Config} keeps its shape: the time source, the buffer's name and the bound on
- * buffered bytes. Immutable and thread-safe.
+ * nine-argument {@code Config} keeps its shape: the time source, the buffer's name, the bound on
+ * buffered bytes, concurrent flushes, a listener and periodic tasks. Immutable and thread-safe.
  *
  * <pre>{@code
  * Buffer<Event> buffer = Buffer.start(config, Options.builder().name("events").build());
@@ -23,8 +27,12 @@ public final class Options<T> {
   private final @Nullable Weigher<? super T> memoryWeigher;
   private final long maxBufferedBytes;
   private final int maxInFlight;
+  private final @Nullable BufferListener<? super T> listener;
+  private final List<Hooks.Spec> periodic;
 
   private Options(Builder<T> builder) {
+    this.listener = builder.listener;
+    this.periodic = List.copyOf(builder.periodic);
     this.maxInFlight = builder.maxInFlight;
     this.timeSource = builder.timeSource;
     this.name = builder.name;
@@ -98,10 +106,30 @@ public final class Options<T> {
     return maxInFlight;
   }
 
+  /**
+   * Returns the listener.
+   *
+   * @return the listener, or null if none is set
+   */
+  public @Nullable BufferListener<? super T> listener() {
+    return listener;
+  }
+
+  /**
+   * Returns the periodic tasks, for the buffer to run. Not part of the public API.
+   *
+   * @return the tasks with their periods
+   */
+  List<Hooks.Spec> periodic() {
+    return periodic;
+  }
+
   @Override
   public String toString() {
     return "Options[timeSource=" + timeSource + ", name=" + name + ", maxInFlight=" + maxInFlight
-        + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "") + "]";
+        + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "")
+        + (listener != null ? ", listener=" + listener : "")
+        + (periodic.isEmpty() ? "" : ", periodicTasks=" + periodic.size()) + "]";
   }
 
   /**
@@ -115,8 +143,56 @@ public final class Options<T> {
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
     private int maxInFlight = 1;
+    private @Nullable BufferListener<? super T> listener;
+    private final List<Hooks.Spec> periodic = new ArrayList<>();
 
     private Builder() {}
+
+    /**
+     * Sets a listener that hears every flush, rejection, blocked producer and the close.
+     *
+     * @param listener the listener; its exceptions are caught, counted and logged
+     * @return this builder
+     */
+    public Builder<T> listener(BufferListener<? super T> listener) {
+      this.listener = Objects.requireNonNull(listener, "listener must not be null");
+      return this;
+    }
+
+    /**
+     * Runs {@code task} on the loop thread every {@code period}, between flushes: never at the same
+     * time as a flush (with {@link #maxInFlight} above 1 the loop first waits for running flushes),
+     * and once more after the final flush of {@code close()}, so a task that syncs a file covers
+     * the last write. The period is timed by the {@link #timeSource}; the first run is one period
+     * after the start. A slow task delays the flushes, so keep it short, or use
+     * {@link #periodicAsync}.
+     *
+     * @param period how often, in {@code (0, Config.MAX_FLUSH_INTERVAL]}
+     * @param task the work; its exceptions are caught, counted and logged
+     * @return this builder
+     * @throws IllegalArgumentException if {@code period} is out of range
+     */
+    public Builder<T> periodic(Duration period, PeriodicTask task) {
+      periodic.add(new Hooks.Spec(Checks.interval("period", period),
+          Objects.requireNonNull(task, "task must not be null"), false));
+      return this;
+    }
+
+    /**
+     * Runs {@code task} every {@code period} on a virtual thread of its own, beside the loop: it
+     * may overlap flushes, but never itself (a period that comes while the previous run is still
+     * going is skipped). {@code close()} waits for a running one and starts no more.
+     *
+     * @param period how often, in {@code (0, Config.MAX_FLUSH_INTERVAL]}
+     * @param task the work; its exceptions are caught, counted and logged
+     * @return this builder
+     * @throws IllegalArgumentException if {@code period} is out of range
+     */
+    public Builder<T> periodicAsync(Duration period, PeriodicTask task) {
+      periodic.add(new Hooks.Spec(Checks.interval("period", period),
+          Objects.requireNonNull(task, "task must not be null"), true));
+      return this;
+    }
 
     /**
      * Sets the time source; tests pass a {@link dev.batchbuffer.testing.ManualTimeSource}.

@@ -36,6 +36,8 @@ public final class BatchState<T> {
   /** Running weight by the memory gate's weigher, released after the flush. */
   long held;
   boolean armed;
+  /** When the batch took its first item. */
+  long armedAt;
   long deadline;
   /** Bumped by every flush, so a stale deadline entry of a keyed loop can be recognised. */
   long epoch;

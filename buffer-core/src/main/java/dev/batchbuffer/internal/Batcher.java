@@ -1,10 +1,12 @@
 package dev.batchbuffer.internal;
 
 import dev.batchbuffer.DeliveryException;
+import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.Oversize;
 import dev.batchbuffer.PartialFlushException;
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
+import dev.batchbuffer.internal.jfr.Events;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -56,8 +58,11 @@ public final class Batcher<T> {
   private final BiConsumer<Exception, List<T>> onFlushError;
   private final @Nullable MemoryGate<T> memory;
   private final Consumer<BatchState<T>> onArm;
+  private final Telemetry<T> telemetry;
   /** Items in every batch of this loop. */
   private long bufferedItems;
+  /** Their weight by their policies' weighers. */
+  private long bufferedBytes;
   /** Flushes allowed at once; 1 runs them inline on the loop thread. */
   private int maxInFlight = 1;
   /** Flushes running on their own virtual threads; loop-owned. */
@@ -74,17 +79,58 @@ public final class Batcher<T> {
 
   /** A finished flush, waiting to be settled on the loop. */
   private static final class Outcome<T> {
-    final Batch<T> batch;
-    final @Nullable Object @Nullable [] futures;
-    final long held;
+    final Flushed<T> flushed;
+    final long nanos;
     final @Nullable Throwable failure;
 
-    Outcome(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
-        @Nullable Throwable failure) {
+    Outcome(Flushed<T> flushed, long nanos, @Nullable Throwable failure) {
+      this.flushed = flushed;
+      this.nanos = nanos;
+      this.failure = failure;
+    }
+  }
+
+  /** A batch taken from its state, with what settling it needs. */
+  private static final class Flushed<T> {
+    private final Batch<T> batch;
+    private final @Nullable Object @Nullable [] futures;
+    private final long held;
+    private final long bytes;
+    private final FlushReason reason;
+    private final @Nullable Object key;
+
+    Flushed(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+        FlushReason reason, @Nullable Object key) {
       this.batch = batch;
       this.futures = futures;
       this.held = held;
-      this.failure = failure;
+      this.bytes = bytes;
+      this.reason = reason;
+      this.key = key;
+    }
+
+    Batch<T> batch() {
+      return batch;
+    }
+
+    @Nullable Object @Nullable [] futures() {
+      return futures;
+    }
+
+    long held() {
+      return held;
+    }
+
+    long bytes() {
+      return bytes;
+    }
+
+    FlushReason reason() {
+      return reason;
+    }
+
+    @Nullable Object key() {
+      return key;
     }
   }
 
@@ -99,10 +145,12 @@ public final class Batcher<T> {
    * @param onFlushError receives failed batches
    * @param memory the byte bound on buffered items, or null
    * @param onArm told when a batch takes its first item (its deadline is set)
+   * @param telemetry where flushes and rejections are counted and told
    */
   public Batcher(Channel<?> channel, TimeSource time, Problems problems, Sink<T> sink,
       Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
-      @Nullable MemoryGate<T> memory, Consumer<BatchState<T>> onArm) {
+      @Nullable MemoryGate<T> memory, Consumer<BatchState<T>> onArm, Telemetry<T> telemetry) {
+    this.telemetry = telemetry;
     this.channel = channel;
     this.time = time;
     this.problems = problems;
@@ -156,6 +204,7 @@ public final class Batcher<T> {
    */
   public void giveUp(Object item, @Nullable CompletableFuture<Void> future) {
     undelivered.add(item);
+    telemetry.undelivered();
     if (future != null) {
       future.completeExceptionally(new DeliveryException(DeliveryException.Reason.UNDELIVERED,
           "close(timeout) gave up before the item was flushed", null));
@@ -223,6 +272,15 @@ public final class Batcher<T> {
   }
 
   /**
+   * Returns the weight of the items in the batches of this loop.
+   *
+   * @return the bytes across batches, by the policies' weighers
+   */
+  public long bufferedBytes() {
+    return bufferedBytes;
+  }
+
+  /**
    * Applies the per-item logic: overflow flush, admission, append, full flush.
    *
    * @param s the batch the item belongs to
@@ -248,7 +306,7 @@ public final class Batcher<T> {
             s.maxWeightSeen = w;
           }
           if (s.size > 0 && s.bytes + w > s.maxBytes) {
-            flush(s);
+            flush(s, FlushReason.OVERFLOW);
           }
         }
       }
@@ -262,11 +320,14 @@ public final class Batcher<T> {
         s.items[s.size++] = item;
         s.bytes += w;
         bufferedItems++;
+        bufferedBytes += w;
         if (s.size == 1) {
           arm(s);
         }
-        if (s.size >= s.countLimit || s.bytes >= s.maxBytes) {
-          flush(s);
+        if (s.size >= s.countLimit) {
+          flush(s, FlushReason.COUNT);
+        } else if (s.bytes >= s.maxBytes) {
+          flush(s, FlushReason.BYTES);
         }
         return;
       }
@@ -292,9 +353,9 @@ public final class Batcher<T> {
       }
       if (w > limits.maxItemBytes()) {
         if (limits.oversize() == Oversize.SEND_ALONE && admitted(s, item)) {
-          flush(s);
+          flush(s, FlushReason.OVERFLOW);
           append(s, item, w, m, future);
-          flush(s);
+          flush(s, FlushReason.OVERSIZE);
         } else {
           if (limits.oversize() != Oversize.SEND_ALONE) {
             problems.report(Problems.Kind.OVERSIZE, "an item of " + w + " bytes is above the per-item "
@@ -317,7 +378,7 @@ public final class Batcher<T> {
         overflow = r == TRUE;
       }
       if (overflow) {
-        flush(s);
+        flush(s, FlushReason.OVERFLOW);
       }
     }
     if (!admitted(s, item)) {
@@ -325,9 +386,12 @@ public final class Batcher<T> {
       return;
     }
     append(s, item, w, m, future);
-    if (s.size >= limits.countLimit() || s.bytes >= limits.maxBytes()
-        || (!limits.fulls().isEmpty() && shouldFlushNow(s))) {
-      flush(s);
+    if (s.size >= limits.countLimit()) {
+      flush(s, FlushReason.COUNT);
+    } else if (s.bytes >= limits.maxBytes()) {
+      flush(s, FlushReason.BYTES);
+    } else if (!limits.fulls().isEmpty() && shouldFlushNow(s)) {
+      flush(s, FlushReason.CONDITION);
     }
   }
 
@@ -359,6 +423,7 @@ public final class Batcher<T> {
     s.bytes += w;
     s.held += m;
     bufferedItems++;
+    bufferedBytes += w;
     if (s.size == 1) {
       arm(s);
     }
@@ -368,6 +433,7 @@ public final class Batcher<T> {
   private void arm(BatchState<T> s) {
     s.armed = true;
     s.lastUsed = time.nanoTime();
+    s.armedAt = s.lastUsed;
     s.deadline = s.lastUsed + s.limits.intervalNanos();
     onArm.accept(s);
   }
@@ -411,6 +477,7 @@ public final class Batcher<T> {
    * @param future the item's future, failed here, if any
    */
   public void reject(T item, long m, @Nullable CompletableFuture<Void> future) {
+    telemetry.rejected(item);
     if (future != null) {
       future.completeExceptionally(new DeliveryException(DeliveryException.Reason.REJECTED,
           "the item was refused and handed to onReject", null));
@@ -434,42 +501,40 @@ public final class Batcher<T> {
    * are running (the loop waits for one to finish).
    *
    * @param s the batch
+   * @param reason why, for the stats
    */
-  public void flush(BatchState<T> s) {
+  public void flush(BatchState<T> s, FlushReason reason) {
     s.armed = false;
     if (s.size == 0) {
       return;
     }
     channel.signalProducers();
-    Batch<T> batch = new Batch<>(s.items, s.size);
-    @Nullable Object @Nullable [] futures = s.futures;
-    long release = s.held;
+    Flushed<T> f = new Flushed<>(new Batch<>(s.items, s.size), s.futures, s.held, s.bytes, reason,
+        s.key);
     bufferedItems -= s.size;
+    bufferedBytes -= s.bytes;
     s.items = new Object[s.limits.initialLength()];
     s.futures = null;
     s.size = 0;
     s.bytes = 0;
     s.held = 0;
     s.epoch++;
-    s.lastUsed = time.nanoTime();
+    long start = time.nanoTime();
+    s.lastUsed = start;
+    Batch<T> batch = f.batch();
     if (aborting) {
       for (int i = 0; i < batch.size(); i++) {
-        giveUp(batch.get(i), futureAt(futures, i));
+        giveUp(batch.get(i), futureAt(f.futures(), i));
       }
       if (memory != null) {
-        memory.release(release - weightOf(batch));
+        memory.release(f.held() - weightOf(batch));
       }
       return;
     }
+    telemetry.flushStarted(batch.size(), f.bytes(), reason);
     if (maxInFlight == 1) {
-      Throwable failure = null;
-      try {
-        sink.flush(s, batch);
-      } catch (Throwable t) {
-        Problems.rethrowIfFatal(t);
-        failure = t;
-      }
-      settle(batch, futures, release, failure);
+      Throwable failure = call(s, f);
+      settle(f, time.nanoTime() - start, failure);
       return;
     }
     while (inFlight >= maxInFlight) {
@@ -479,15 +544,38 @@ public final class Batcher<T> {
     Thread loop = Thread.currentThread();
     BatchState<T> state = s;
     Thread.ofVirtual().name(loop.getName() + "-flush").start(() -> {
-      Throwable failure = null;
-      try {
-        sink.flush(state, batch);
-      } catch (Throwable t) {
-        failure = t;
-      }
-      outcomes.add(new Outcome<>(batch, futures, release, failure));
+      long begun = time.nanoTime();
+      Throwable failure = call(state, f);
+      outcomes.add(new Outcome<>(f, time.nanoTime() - begun, failure));
       LockSupport.unpark(loop);
     });
+  }
+
+  /**
+   * Calls the sink with the flush's telemetry in scope (for retries) and a JFR event around it.
+   *
+   * @return what it threw, or null; a fatal error is rethrown when on the loop thread
+   */
+  private @Nullable Throwable call(BatchState<T> s, Flushed<T> f) {
+    Object event = Events.PRESENT ? Events.beginFlush() : null;
+    Throwable failure = null;
+    Telemetry<?> outer = FlushScope.enter(telemetry);
+    try {
+      sink.flush(s, f.batch());
+    } catch (Throwable t) {
+      if (maxInFlight == 1) {
+        Problems.rethrowIfFatal(t);
+      }
+      failure = t;
+    } finally {
+      FlushScope.exit(outer);
+    }
+    if (event != null) {
+      Events.commitFlush(event, telemetry.name(), f.key(), f.batch().size(), f.bytes(),
+          f.reason().name(), failure == null ? "ok"
+              : failure instanceof PartialFlushException ? "partial" : "failed");
+    }
+    return failure;
   }
 
   private long weightOf(Batch<T> batch) {
@@ -515,7 +603,7 @@ public final class Batcher<T> {
       if (o.failure instanceof VirtualMachineError fatal) {
         throw fatal;
       }
-      settle(o.batch, o.futures, o.held, o.failure);
+      settle(o.flushed, o.nanos, o.failure);
     }
   }
 
@@ -557,11 +645,13 @@ public final class Batcher<T> {
     lastFailure = null;
   }
 
-  /** Reports a finished flush: futures, onFlushError, the memory it held. Loop thread. */
-  private void settle(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
-      @Nullable Throwable failure) {
+  /** Reports a finished flush: stats, futures, onFlushError, the memory it held. Loop thread. */
+  private void settle(Flushed<T> f, long nanos, @Nullable Throwable failure) {
+    Batch<T> batch = f.batch();
+    @Nullable Object @Nullable [] futures = f.futures();
     try {
       if (failure == null) {
+        telemetry.flushSettled(f.key(), batch.size(), f.bytes(), f.reason(), nanos, 0, null);
         completeAll(futures, batch.size());
         return;
       }
@@ -582,19 +672,20 @@ public final class Batcher<T> {
           failedAt = null;
         }
       }
+      telemetry.flushSettled(f.key(), batch.size(), f.bytes(), f.reason(), nanos, failed.size(), e);
       failedSinceRequest += failed.size();
       lastFailure = e;
       if (futures != null) {
         for (int i = 0; i < batch.size(); i++) {
-          CompletableFuture<Void> f = futureAt(futures, i);
-          if (f == null) {
+          CompletableFuture<Void> item = futureAt(futures, i);
+          if (item == null) {
             continue;
           }
           if (failedAt == null || failedAt[i]) {
-            f.completeExceptionally(new DeliveryException(DeliveryException.Reason.FAILED,
+            item.completeExceptionally(new DeliveryException(DeliveryException.Reason.FAILED,
                 "the item's batch failed", e));
           } else {
-            f.complete(null);
+            item.complete(null);
           }
         }
       }
@@ -614,7 +705,7 @@ public final class Batcher<T> {
       }
     } finally {
       if (memory != null) {
-        memory.release(held);
+        memory.release(f.held());
       }
     }
   }

@@ -371,4 +371,13 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     return producerIndex & INDEX_MASK;
   }
 
+  /**
+   * Returns how many producers wait for room now.
+   *
+   * @return a snapshot
+   */
+  public int blockedProducers() {
+    return (int) BLOCKED.getOpaque(this);
+  }
+
 }

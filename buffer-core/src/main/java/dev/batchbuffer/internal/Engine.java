@@ -1,8 +1,11 @@
 package dev.batchbuffer.internal;
 
+import dev.batchbuffer.BufferListener;
+import dev.batchbuffer.BufferStats;
 import dev.batchbuffer.CloseResult;
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
+import dev.batchbuffer.internal.jfr.Events;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.List;
@@ -37,8 +40,12 @@ public final class Engine<T> {
   private final long failFastLimit;
   private @Nullable Thread loopThread;
   private @Nullable LoopBody loop;
+  private final TimeSource time;
+  private final Telemetry<T> telemetry;
   /** Set once, by the loop thread, before it ends on a fatal error; read by producers. */
   private volatile @Nullable Throwable failure;
+  /** Set by the loop thread when it has drained everything, before the listener hears it. */
+  private volatile boolean ended;
 
   /** How long an admission may wait. */
   private enum Blocking { NO, TIMED, FOREVER }
@@ -53,12 +60,16 @@ public final class Engine<T> {
    * @param maxBufferedBytes the memory bound
    * @param failFast the weigher of a fail-fast per-item limit, or null
    * @param failFastLimit that limit
+   * @param listener the buffer's listener, or null
    */
   public Engine(String name, TimeSource time, int chanSize,
       @Nullable Weigher<? super T> memoryWeigher, long maxBufferedBytes,
-      @Nullable Weigher<? super T> failFast, long failFastLimit) {
+      @Nullable Weigher<? super T> failFast, long failFastLimit,
+      @Nullable BufferListener<? super T> listener) {
     this.name = name;
+    this.time = time;
     this.problems = new Problems(name, time);
+    this.telemetry = new Telemetry<>(name, time, problems, listener);
     this.channel = new Channel<>(chanSize, time);
     this.memory = memoryWeigher == null ? null
         : new MemoryGate<T>(memoryWeigher, maxBufferedBytes, time);
@@ -85,6 +96,46 @@ public final class Engine<T> {
   }
 
   /**
+   * Returns what the buffer counts and tells.
+   *
+   * @return the telemetry
+   */
+  public Telemetry<T> telemetry() {
+    return telemetry;
+  }
+
+  /**
+   * Takes a stats snapshot.
+   *
+   * @param keys live keys, or 0 for a plain buffer
+   * @return the stats
+   */
+  public BufferStats stats(int keys) {
+    BufferStats.State state = failure != null ? BufferStats.State.FAILED
+        : ended ? BufferStats.State.CLOSED
+        : channel.isClosed() ? BufferStats.State.CLOSING
+        : BufferStats.State.RUNNING;
+    MemoryGate<T> gate = memory;
+    int blocked = channel.blockedProducers() + (gate == null ? 0 : gate.waiting());
+    return telemetry.snapshot(state, channel.accepted(), blocked, keys);
+  }
+
+  /**
+   * Starts the loop on a new virtual thread; when it has drained, the listener hears
+   * {@code closed} with the final stats.
+   *
+   * @param loop the loop body
+   * @param keys live keys, for the final stats
+   */
+  public void start(LoopBody loop, java.util.function.IntSupplier keys) {
+    start(() -> {
+      loop.run();
+      ended = true;
+      telemetry.closed(stats(keys.getAsInt()));
+    }, loop);
+  }
+
+  /**
    * Returns the memory bound.
    *
    * @return the gate, or null if memory is not bounded
@@ -102,16 +153,11 @@ public final class Engine<T> {
     return name;
   }
 
-  /**
-   * Starts the loop on a new virtual thread.
-   *
-   * @param loop the loop body
-   */
-  public void start(LoopBody loop) {
+  private void start(Runnable body, LoopBody loop) {
     this.loop = loop;
     Thread t = Thread.ofVirtual().name(name).unstarted(() -> {
       try {
-        loop.run();
+        body.run();
       } catch (Throwable e) {
         failure = e;
         channel.close();
@@ -170,11 +216,12 @@ public final class Engine<T> {
     int r = channel.tryOffer(request);
     if (r == Channel.FULL) {
       checkNotLoopThread();
-      r = channel.put(request, false, 0L);
+      r = waitForSlot(request, false, 0L);
     }
     if (r == Channel.CLOSED) {
       throw closed();
     }
+    telemetry.requested();
     channel.wakeConsumer(); // a waiting loop may be counting arrivals toward a full batch
     return result;
   }
@@ -191,7 +238,7 @@ public final class Engine<T> {
     int result = channel.tryOffer(element);
     if (result == Channel.FULL) {
       checkNotLoopThread();
-      result = channel.put(element, false, 0L);
+      result = waitForSlot(element, false, 0L);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -241,7 +288,7 @@ public final class Engine<T> {
     int result = channel.tryOffer(item);
     if (result == Channel.FULL && timeout.isPositive()) {
       checkNotLoopThread();
-      result = channel.put(item, true, nanos);
+      result = waitForSlot(item, true, nanos);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -273,7 +320,7 @@ public final class Engine<T> {
           return false;
         }
         checkNotLoopThread();
-        if (!gate.acquire(m, blocking == Blocking.TIMED, nanos, channel::isClosed)) {
+        if (!waitForBytes(gate, m, blocking == Blocking.TIMED, nanos)) {
           checkOpen();
           return false;
         }
@@ -284,7 +331,7 @@ public final class Engine<T> {
       int result = channel.tryOffer(element);
       if (result == Channel.FULL && blocking != Blocking.NO) {
         checkNotLoopThread();
-        result = channel.put(element, blocking == Blocking.TIMED, nanos);
+        result = waitForSlot(element, blocking == Blocking.TIMED, nanos);
       }
       if (result == Channel.CLOSED) {
         throw closed();
@@ -295,6 +342,47 @@ public final class Engine<T> {
       if (!added && gate != null) {
         gate.release(m);
       }
+    }
+  }
+
+  /** Waits for a channel slot, telling the listener and JFR about the wait. */
+  private int waitForSlot(Object element, boolean timed, long nanos) throws InterruptedException {
+    Object event = Events.PRESENT ? Events.beginBlocked() : null;
+    long start = telemetry.hearsProducers() ? blocked() : 0L;
+    int result = Channel.FULL;
+    try {
+      result = channel.put(element, timed, nanos);
+      return result;
+    } finally {
+      unblocked(event, start, result == Channel.OK);
+    }
+  }
+
+  /** Waits for room under the memory bound, telling the listener and JFR about the wait. */
+  private boolean waitForBytes(MemoryGate<T> gate, long m, boolean timed, long nanos)
+      throws InterruptedException {
+    Object event = Events.PRESENT ? Events.beginBlocked() : null;
+    long start = telemetry.hearsProducers() ? blocked() : 0L;
+    boolean got = false;
+    try {
+      got = gate.acquire(m, timed, nanos, channel::isClosed);
+      return got;
+    } finally {
+      unblocked(event, start, got);
+    }
+  }
+
+  private long blocked() {
+    telemetry.producerBlocked();
+    return time.nanoTime();
+  }
+
+  private void unblocked(@Nullable Object event, long start, boolean admitted) {
+    if (event != null) {
+      Events.commitBlocked(event, name, admitted);
+    }
+    if (telemetry.hearsProducers()) {
+      telemetry.producerUnblocked(time.nanoTime() - start);
     }
   }
 
@@ -415,6 +503,7 @@ public final class Engine<T> {
   }
 
   private IllegalStateException closed() {
+    telemetry.refused();
     Throwable cause = failure;
     return cause == null
         ? new IllegalStateException(name + " is closed")

@@ -2,6 +2,7 @@ package dev.batchbuffer.internal;
 
 import dev.batchbuffer.Config;
 import dev.batchbuffer.FlushFunc;
+import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.TimeSource;
 import org.jspecify.annotations.Nullable;
 
@@ -43,6 +44,8 @@ public final class FlushLoop<T> implements LoopBody {
   /** batcher.aborting(), read once per burst rather than per item. */
   private boolean aborting;
   private final Batcher.Route<T> route;
+  private final Telemetry<T> telemetry;
+  private final @Nullable Hooks hooks;
 
   /**
    * Creates the loop of one buffer.
@@ -53,16 +56,21 @@ public final class FlushLoop<T> implements LoopBody {
    * @param problems where callback failures go
    * @param memory the byte bound on buffered items, if any
    * @param maxInFlight flushes allowed at once
+   * @param telemetry where flushes are counted and told
+   * @param hooks the periodic tasks, or null
    */
   public FlushLoop(Config<T> config, Channel<Object> channel, TimeSource time, Problems problems,
-      @Nullable MemoryGate<T> memory, int maxInFlight) {
+      @Nullable MemoryGate<T> memory, int maxInFlight, Telemetry<T> telemetry,
+      @Nullable Hooks hooks) {
+    this.telemetry = telemetry;
+    this.hooks = hooks;
     this.channel = channel;
     this.time = time;
     this.problems = problems;
     Limits<T> limits = Limits.of(config);
     FlushFunc<T> flush = config.flush();
     this.batcher = new Batcher<>(channel, time, problems, (state, items) -> flush.flush(items),
-        config.onReject(), config.onFlushError(), memory, state -> {});
+        config.onReject(), config.onFlushError(), memory, state -> {}, telemetry);
     this.batcher.maxInFlight(maxInFlight);
     this.batch = new BatchState<>(limits, null);
     this.sparseWakeUps = limits.predictable() && memory == null;
@@ -84,8 +92,16 @@ public final class FlushLoop<T> implements LoopBody {
         channel.signalProducers();
       }
       if (batch.armed && time.nanoTime() - batch.deadline >= 0) {
-        batcher.flush(batch);
+        batcher.flush(batch, FlushReason.TIME);
       }
+      Hooks h = hooks;
+      if (h != null) {
+        long now = time.nanoTime();
+        if (now - h.nextDue() >= 0) {
+          h.runDue(now, batcher::awaitAllFlushes);
+        }
+      }
+      telemetry.waiting(batcher.bufferedBytes(), batch.armed ? batch.armedAt : Telemetry.NONE);
       if (n == BURST) {
         continue;
       }
@@ -95,8 +111,12 @@ public final class FlushLoop<T> implements LoopBody {
         while ((element = channel.poll()) != null) {
           take(element);
         }
-        batcher.flush(batch);
+        batcher.flush(batch, FlushReason.CLOSE);
         batcher.awaitAllFlushes();
+        telemetry.waiting(0, Telemetry.NONE);
+        if (h != null) {
+          h.finish(!batcher.aborting());
+        }
         return;
       }
       park();
@@ -107,7 +127,7 @@ public final class FlushLoop<T> implements LoopBody {
   private void take(Object element) {
     Signals.FlushRequest request = batcher.take(element, aborting, route);
     if (request != null) {
-      batcher.flush(batch);
+      batcher.flush(batch, FlushReason.EXPLICIT);
       batcher.complete(request);
     }
   }
@@ -137,10 +157,15 @@ public final class FlushLoop<T> implements LoopBody {
       }
       minItems = (int) Math.max(1, need);
     }
-    if (batch.armed) {
-      long remaining = batch.deadline - time.nanoTime();
+    Hooks h = hooks;
+    if (batch.armed || h != null) {
+      long now = time.nanoTime();
+      long remaining = batch.armed ? Math.min(batch.deadline - now, recheck) : Long.MAX_VALUE;
+      if (h != null) {
+        remaining = Math.min(remaining, h.nextDue() - now);
+      }
       if (remaining > 0) {
-        channel.await(minItems, true, Math.min(remaining, recheck));
+        channel.await(minItems, true, remaining);
       }
     } else {
       channel.await(minItems, false, 0L);

@@ -1,6 +1,7 @@
 package dev.batchbuffer.internal;
 
 import dev.batchbuffer.FlushPolicy;
+import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.KeyedFlushFunc;
 import dev.batchbuffer.TimeSource;
 import java.time.Duration;
@@ -58,6 +59,8 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private final Batcher.Route<T> route = this::route;
   /** batches.size(), published for monitoring from other threads. */
   private volatile int keyCount;
+  private final Telemetry<T> telemetry;
+  private final @Nullable Hooks hooks;
 
   /** A batch's linger deadline as of one epoch. */
   private record Deadline<T>(long at, BatchState<T> state, long epoch) {}
@@ -79,13 +82,18 @@ public final class KeyedLoop<K, T> implements LoopBody {
    * @param maxBufferedItems the most items across all batches
    * @param keyIdle how long an empty key's state is kept
    * @param maxInFlight flushes allowed at once
+   * @param telemetry where flushes are counted and told
+   * @param hooks the periodic tasks, or null
    */
   @SuppressWarnings("unchecked")
   public KeyedLoop(Channel<Object> channel, TimeSource time, Problems problems,
       @Nullable MemoryGate<T> memory, Function<? super T, ? extends K> keyOf,
       Function<? super K, FlushPolicy<T>> policyOf, Duration interval, KeyedFlushFunc<K, T> flush,
       Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError, int maxKeys,
-      long maxBufferedItems, Duration keyIdle, int maxInFlight) {
+      long maxBufferedItems, Duration keyIdle, int maxInFlight, Telemetry<T> telemetry,
+      @Nullable Hooks hooks) {
+    this.telemetry = telemetry;
+    this.hooks = hooks;
     this.channel = channel;
     this.time = time;
     this.problems = problems;
@@ -99,7 +107,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
     this.batcher = new Batcher<>(channel, time, problems,
         (state, items) -> flush.flush((K) Objects.requireNonNull(state.key), items), onReject,
         onFlushError, memory,
-        state -> deadlines.add(new Deadline<>(state.deadline, state, state.epoch)));
+        state -> deadlines.add(new Deadline<>(state.deadline, state, state.epoch)), telemetry);
     this.batcher.maxInFlight(maxInFlight);
     this.nextSweep = time.nanoTime() + idleNanos;
   }
@@ -123,6 +131,12 @@ public final class KeyedLoop<K, T> implements LoopBody {
       if (now - nextSweep >= 0) {
         sweepIdle(now);
       }
+      Hooks h = hooks;
+      if (h != null && now - h.nextDue() >= 0) {
+        h.runDue(now, batcher::awaitAllFlushes);
+      }
+      BatchState<T> oldest = oldestLive();
+      telemetry.waiting(batcher.bufferedBytes(), oldest == null ? Telemetry.NONE : oldest.armedAt);
       if (n == FlushLoop.BURST) {
         continue;
       }
@@ -131,8 +145,12 @@ public final class KeyedLoop<K, T> implements LoopBody {
         while ((element = channel.poll()) != null) {
           take(element);
         }
-        flushAll();
+        flushAll(FlushReason.CLOSE);
         batcher.awaitAllFlushes();
+        telemetry.waiting(0, Telemetry.NONE);
+        if (h != null) {
+          h.finish(!batcher.aborting());
+        }
         return;
       }
       park(now);
@@ -140,9 +158,9 @@ public final class KeyedLoop<K, T> implements LoopBody {
   }
 
   /** Flushes every live batch, oldest first: each non-empty batch is armed and in the queue. */
-  private void flushAll() {
+  private void flushAll(FlushReason reason) {
     for (BatchState<T> s = oldestLive(); s != null; s = oldestLive()) {
-      batcher.flush(s);
+      batcher.flush(s, reason);
     }
   }
 
@@ -150,7 +168,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private void take(Object element) {
     Signals.FlushRequest request = batcher.take(element, aborting, route);
     if (request != null) {
-      flushAll();
+      flushAll(FlushReason.EXPLICIT);
       batcher.complete(request);
     }
   }
@@ -189,7 +207,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       if (oldest == null) {
         break;
       }
-      batcher.flush(oldest);
+      batcher.flush(oldest, FlushReason.PRESSURE);
     }
   }
 
@@ -212,7 +230,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       victim = oldestLive();
     }
     if (victim != null) {
-      batcher.flush(victim);
+      batcher.flush(victim, FlushReason.PRESSURE);
       batches.remove(victim.key);
       keyCount = batches.size();
     }
@@ -238,7 +256,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       if (s == null || now - s.deadline < 0) {
         return;
       }
-      batcher.flush(s);
+      batcher.flush(s, FlushReason.TIME);
     }
   }
 
@@ -262,6 +280,10 @@ public final class KeyedLoop<K, T> implements LoopBody {
     }
     if (!batches.isEmpty()) {
       wake = Math.min(wake, nextSweep - now);
+    }
+    Hooks h = hooks;
+    if (h != null) {
+      wake = Math.min(wake, h.nextDue() - now);
     }
     if (wake == Long.MAX_VALUE) {
       channel.await(1, false, 0L);

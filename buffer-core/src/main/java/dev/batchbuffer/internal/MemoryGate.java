@@ -153,4 +153,13 @@ public final class MemoryGate<T> {
     return used.get();
   }
 
+  /**
+   * Returns how many producers wait for bytes now.
+   *
+   * @return a snapshot
+   */
+  public int waiting() {
+    return waiting.get();
+  }
+
 }

@@ -29,7 +29,11 @@ public final class Problems {
     /** A callback left the loop thread interrupted. */
     LOOP_INTERRUPTED,
     /** An item weighed more than a policy's per-item limit and was rejected. */
-    OVERSIZE
+    OVERSIZE,
+    /** A {@code BufferListener} method threw. */
+    LISTENER_FAILED,
+    /** A periodic hook threw. */
+    HOOK_FAILED
   }
 
   /** The logger every buffer writes to. */

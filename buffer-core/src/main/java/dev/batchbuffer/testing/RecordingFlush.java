@@ -4,9 +4,6 @@ import dev.batchbuffer.FlushFunc;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Objects;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A {@link FlushFunc} for tests: it keeps every batch it receives and lets a test wait, with a
@@ -25,8 +22,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * @param <T> the item type
  */
 public final class RecordingFlush<T> implements FlushFunc<T> {
-  private final ReentrantLock lock = new ReentrantLock();
-  private final Condition arrived = lock.newCondition();
+  private final Monitor monitor = new Monitor();
   private final List<List<T>> batches = new ArrayList<>();
   private int itemCount;
 
@@ -40,14 +36,10 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    */
   @Override
   public void flush(List<T> batch) {
-    lock.lock();
-    try {
+    monitor.update(() -> {
       batches.add(batch);
       itemCount += batch.size();
-      arrived.signalAll();
-    } finally {
-      lock.unlock();
-    }
+    });
   }
 
   /**
@@ -56,12 +48,7 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    * @return an immutable copy
    */
   public List<List<T>> batches() {
-    lock.lock();
-    try {
-      return List.copyOf(batches);
-    } finally {
-      lock.unlock();
-    }
+    return monitor.read(() -> List.copyOf(batches));
   }
 
   /**
@@ -70,16 +57,13 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    * @return an immutable copy
    */
   public List<T> items() {
-    lock.lock();
-    try {
+    return monitor.read(() -> {
       List<T> all = new ArrayList<>(itemCount);
       for (List<T> batch : batches) {
         all.addAll(batch);
       }
       return List.copyOf(all);
-    } finally {
-      lock.unlock();
-    }
+    });
   }
 
   /**
@@ -88,12 +72,7 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    * @return the item count
    */
   public int itemCount() {
-    lock.lock();
-    try {
-      return itemCount;
-    } finally {
-      lock.unlock();
-    }
+    return monitor.read(() -> itemCount);
   }
 
   /**
@@ -106,7 +85,8 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    * @throws InterruptedException if interrupted while waiting
    */
   public List<List<T>> awaitBatches(int count, Duration timeout) throws InterruptedException {
-    awaitCount(true, count, timeout);
+    monitor.await(() -> batches.size() >= count, "at least " + count + " batches", this::arrived,
+        timeout);
     return batches();
   }
 
@@ -120,37 +100,17 @@ public final class RecordingFlush<T> implements FlushFunc<T> {
    * @throws InterruptedException if interrupted while waiting
    */
   public List<T> awaitItems(int count, Duration timeout) throws InterruptedException {
-    awaitCount(false, count, timeout);
+    monitor.await(() -> itemCount >= count, "at least " + count + " items", this::arrived, timeout);
     return items();
   }
 
-  private void awaitCount(boolean countBatches, int count, Duration timeout)
-      throws InterruptedException {
-    Objects.requireNonNull(timeout, "timeout must not be null");
-    long remaining = timeout.toNanos();
-    lock.lock();
-    try {
-      while ((countBatches ? batches.size() : itemCount) < count) {
-        if (remaining <= 0) {
-          throw new AssertionError("expected at least " + count + (countBatches ? " batches" : " items")
-              + " within " + timeout + " but got " + batches.size() + " batches with " + itemCount
-              + " items");
-        }
-        remaining = arrived.awaitNanos(remaining);
-      }
-    } finally {
-      lock.unlock();
-    }
+  private String arrived() {
+    return batches.size() + " batches with " + itemCount + " items";
   }
 
   @Override
   public String toString() {
-    lock.lock();
-    try {
-      return "RecordingFlush[batches=" + batches.size() + ", items=" + itemCount + "]";
-    } finally {
-      lock.unlock();
-    }
+    return monitor.read(() -> "RecordingFlush[batches=" + batches.size() + ", items=" + itemCount
+        + "]");
   }
-
 }

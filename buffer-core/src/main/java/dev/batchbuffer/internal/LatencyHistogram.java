@@ -1,0 +1,67 @@
+package dev.batchbuffer.internal;
+
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * Flush durations in log-linear buckets: 8 per power of two, so a percentile is within 1/8 of the
+ * true value. One writer (the loop) and any number of readers; no lock.
+ */
+final class LatencyHistogram {
+  /** Values below 8 get a bucket each; above, 8 buckets per power of two up to 2^63. */
+  private static final int BUCKETS = 8 + 61 * 8;
+
+  private final AtomicLongArray counts = new AtomicLongArray(BUCKETS);
+
+  /** Returns the bucket of {@code v >= 0}. */
+  static int bucket(long v) {
+    if (v < 8) {
+      return (int) Math.max(0, v);
+    }
+    int e = 63 - Long.numberOfLeadingZeros(v); // >= 3
+    int sub = (int) (v >>> (e - 3)) & 7;
+    return (e - 2) * 8 + sub;
+  }
+
+  /** Returns the largest value in bucket {@code b}. */
+  static long upperBound(int b) {
+    if (b < 8) {
+      return b;
+    }
+    int e = b / 8 + 2;
+    int sub = b % 8;
+    long base = (8L + sub) << (e - 3);
+    long width = 1L << (e - 3);
+    return base + width - 1 < 0 ? Long.MAX_VALUE : base + width - 1;
+  }
+
+  /** Records one duration. Single writer. */
+  void record(long nanos) {
+    int b = bucket(nanos);
+    counts.lazySet(b, counts.get(b) + 1);
+  }
+
+  /**
+   * Returns the value at quantile {@code q}: the upper bound of the bucket holding it, capped at
+   * {@code max}.
+   */
+  long quantile(double q, long max) {
+    long[] snapshot = new long[BUCKETS];
+    long total = 0;
+    for (int i = 0; i < BUCKETS; i++) {
+      snapshot[i] = counts.get(i);
+      total += snapshot[i];
+    }
+    if (total == 0) {
+      return 0;
+    }
+    long rank = Math.max(1, (long) Math.ceil(q * total));
+    long seen = 0;
+    for (int i = 0; i < BUCKETS; i++) {
+      seen += snapshot[i];
+      if (seen >= rank) {
+        return Math.min(upperBound(i), max);
+      }
+    }
+    return max;
+  }
+}

@@ -1,0 +1,334 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.BufferListener;
+import dev.batchbuffer.BufferStats;
+import dev.batchbuffer.FlushError;
+import dev.batchbuffer.FlushInfo;
+import dev.batchbuffer.FlushReason;
+import dev.batchbuffer.TimeSource;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What a buffer counts and tells: the counters behind {@link BufferStats}, the
+ * {@link BufferListener} and the JFR events. Counters the loop alone writes are published with
+ * release stores (a plain store on x86) and read without locks; none is written per item.
+ * Thread-safe.
+ *
+ * @param <T> the item type
+ */
+public final class Telemetry<T> {
+  // Slots of `slots`. Loop-written unless marked.
+  private static final int FLUSHED = 0;
+  private static final int FAILED = 1;
+  private static final int REJECTED = 2;
+  private static final int RETRIED = 3; // any flush thread
+  private static final int UNDELIVERED = 4;
+  private static final int REFUSED = 5; // any producer
+  private static final int REQUESTS = 6; // any producer: flush() requests in the channel's count
+  private static final int FLUSHING_ITEMS = 7;
+  private static final int FLUSHING_BYTES = 8;
+  private static final int WAITING_BYTES = 9;
+  private static final int ACTIVE = 10;
+  private static final int BATCH_MIN = 11;
+  private static final int BATCH_MAX = 12;
+  private static final int BATCH_ITEMS = 13;
+  private static final int BATCHES = 14;
+  private static final int FLUSH_NANOS = 15;
+  private static final int FLUSH_MAX = 16;
+  private static final int OLDEST_AT = 17;
+  private static final int LISTENER_ERRORS = 18; // any thread
+  private static final int HOOK_ERRORS = 19; // any thread
+  private static final int REASONS = 20;
+  private static final FlushReason[] REASON_VALUES = FlushReason.values();
+  private static final int SLOTS = REASONS + REASON_VALUES.length;
+
+  /** The value of OLDEST_AT when no batch holds an item. */
+  public static final long NONE = Long.MIN_VALUE;
+
+  private final String name;
+  private final TimeSource time;
+  private final Problems problems;
+  private final @Nullable BufferListener<? super T> listener;
+  private final long started;
+  private final AtomicLongArray slots = new AtomicLongArray(SLOTS);
+  private final LatencyHistogram latency = new LatencyHistogram();
+  /** The last few failures, copied on write (failures are rare). */
+  private volatile List<FlushError> recentErrors = List.of();
+
+  /**
+   * Creates the telemetry of one buffer.
+   *
+   * @param name the buffer's name
+   * @param time its clock
+   * @param problems where listener failures are logged
+   * @param listener its listener, or null
+   */
+  public Telemetry(String name, TimeSource time, Problems problems,
+      @Nullable BufferListener<? super T> listener) {
+    this.name = name;
+    this.time = time;
+    this.problems = problems;
+    this.listener = listener;
+    this.started = time.nanoTime();
+    slots.set(OLDEST_AT, NONE);
+    slots.set(BATCH_MIN, Long.MAX_VALUE);
+  }
+
+  /**
+   * Returns the buffer's name.
+   *
+   * @return the name
+   */
+  public String name() {
+    return name;
+  }
+
+  /** The slot of a reason's count: the enum's dense index, as an EnumMap uses it. */
+  @SuppressWarnings("EnumOrdinal")
+  private static int slotOf(FlushReason reason) {
+    return REASONS + reason.ordinal();
+  }
+
+  private void add(int slot, long n) {
+    slots.lazySet(slot, slots.get(slot) + n);
+  }
+
+  /**
+   * A batch is being handed to the flush function. Loop thread.
+   *
+   * @param items its size
+   * @param bytes its weight
+   * @param reason why
+   */
+  public void flushStarted(int items, long bytes, FlushReason reason) {
+    add(slotOf(reason), 1);
+    add(FLUSHING_ITEMS, items);
+    add(FLUSHING_BYTES, bytes);
+    add(ACTIVE, 1);
+    if (items < slots.get(BATCH_MIN)) {
+      slots.lazySet(BATCH_MIN, items);
+    }
+    if (items > slots.get(BATCH_MAX)) {
+      slots.lazySet(BATCH_MAX, items);
+    }
+    add(BATCH_ITEMS, items);
+    add(BATCHES, 1);
+  }
+
+  /**
+   * A flush has been settled: counts its items, its duration, and tells the listener. Loop
+   * thread.
+   *
+   * @param key the batch's key, or null
+   * @param items the batch's size
+   * @param bytes its weight
+   * @param reason why it was flushed
+   * @param nanos how long the flush function took
+   * @param failed how many of its items failed
+   * @param error what the flush threw, or null
+   */
+  public void flushSettled(@Nullable Object key, int items, long bytes, FlushReason reason,
+      long nanos, int failed, @Nullable Throwable error) {
+    add(FLUSHED, items - failed);
+    add(FAILED, failed);
+    add(FLUSHING_ITEMS, -items);
+    add(FLUSHING_BYTES, -bytes);
+    add(ACTIVE, -1);
+    add(FLUSH_NANOS, nanos);
+    if (nanos > slots.get(FLUSH_MAX)) {
+      slots.lazySet(FLUSH_MAX, nanos);
+    }
+    latency.record(nanos);
+    if (error != null) {
+      List<FlushError> errors = new ArrayList<>(recentErrors);
+      if (errors.size() == BufferStats.RECENT_ERRORS) {
+        errors.remove(0);
+      }
+      errors.add(new FlushError(Instant.now(), items, failed, reason, error));
+      recentErrors = List.copyOf(errors);
+    }
+    BufferListener<? super T> l = listener;
+    if (l != null) {
+      FlushInfo info = new FlushInfo(name, key, items, bytes, reason, Duration.ofNanos(nanos), failed);
+      try {
+        if (error == null) {
+          l.flushed(info);
+        } else {
+          l.flushFailed(info, error);
+        }
+      } catch (Throwable t) {
+        listenerFailed(t);
+      }
+    }
+  }
+
+  /**
+   * An item was handed to onReject. Loop thread.
+   *
+   * @param item the item
+   */
+  public void rejected(T item) {
+    add(REJECTED, 1);
+    BufferListener<? super T> l = listener;
+    if (l != null) {
+      try {
+        l.rejected(name, item);
+      } catch (Throwable t) {
+        listenerFailed(t);
+      }
+    }
+  }
+
+  /** An item was given up on by close(Duration). Loop thread. */
+  public void undelivered() {
+    add(UNDELIVERED, 1);
+  }
+
+  /** A call was refused because the buffer is closed. Any thread. */
+  public void refused() {
+    slots.getAndIncrement(REFUSED);
+  }
+
+  /** A flush() request entered the channel. Any thread. */
+  public void requested() {
+    slots.getAndIncrement(REQUESTS);
+  }
+
+  /**
+   * Items are being sent again by a retry. Any thread.
+   *
+   * @param n how many
+   */
+  public void retried(long n) {
+    slots.getAndAdd(RETRIED, n);
+  }
+
+  /** A periodic hook threw. Any thread. */
+  public void hookFailed() {
+    slots.getAndIncrement(HOOK_ERRORS);
+  }
+
+  /**
+   * Publishes what the batches hold now. Loop thread, once per loop iteration.
+   *
+   * @param bytes the weight in batches
+   * @param oldestAt when the oldest batch took its first item, or {@link #NONE}
+   */
+  public void waiting(long bytes, long oldestAt) {
+    if (slots.get(WAITING_BYTES) != bytes) {
+      slots.lazySet(WAITING_BYTES, bytes);
+    }
+    if (slots.get(OLDEST_AT) != oldestAt) {
+      slots.lazySet(OLDEST_AT, oldestAt);
+    }
+  }
+
+  /**
+   * Returns whether a listener wants producer events.
+   *
+   * @return true if a listener is set
+   */
+  public boolean hearsProducers() {
+    return listener != null;
+  }
+
+  /** A producer is about to wait for room. Producer's thread. */
+  public void producerBlocked() {
+    BufferListener<? super T> l = listener;
+    if (l != null) {
+      try {
+        l.producerBlocked(name);
+      } catch (Throwable t) {
+        listenerFailed(t);
+      }
+    }
+  }
+
+  /**
+   * A producer stopped waiting. Producer's thread.
+   *
+   * @param nanos how long it waited
+   */
+  public void producerUnblocked(long nanos) {
+    BufferListener<? super T> l = listener;
+    if (l != null) {
+      try {
+        l.producerUnblocked(name, Duration.ofNanos(nanos));
+      } catch (Throwable t) {
+        listenerFailed(t);
+      }
+    }
+  }
+
+  /**
+   * The loop ended. Loop thread.
+   *
+   * @param stats the final stats
+   */
+  public void closed(BufferStats stats) {
+    BufferListener<? super T> l = listener;
+    if (l != null) {
+      try {
+        l.closed(stats);
+      } catch (Throwable t) {
+        listenerFailed(t);
+      }
+    }
+  }
+
+  private void listenerFailed(Throwable t) {
+    Problems.rethrowIfFatal(t);
+    slots.getAndIncrement(LISTENER_ERRORS);
+    problems.report(Problems.Kind.LISTENER_FAILED, "a BufferListener method threw; ignored", t);
+  }
+
+  /**
+   * Takes a snapshot.
+   *
+   * @param state the buffer's state
+   * @param claimed elements the channel has accepted (items and flush requests)
+   * @param producersBlocked producers waiting for room
+   * @param keys live keys, or 0
+   * @return the stats
+   */
+  public BufferStats snapshot(BufferStats.State state, long claimed, int producersBlocked,
+      int keys) {
+    long now = time.nanoTime();
+    // Read the counters items move out of before the ones they move into, and `claimed` last,
+    // so no item is counted twice (derived values are clamped at 0 for the rest).
+    long flushing = slots.get(FLUSHING_ITEMS);
+    long flushed = slots.get(FLUSHED);
+    long failed = slots.get(FAILED);
+    long rejected = slots.get(REJECTED);
+    long undelivered = slots.get(UNDELIVERED);
+    long accepted = claimed - slots.get(REQUESTS);
+    long waiting = Math.max(0, accepted - flushed - failed - rejected - undelivered - flushing);
+    Map<FlushReason, Long> reasons = new EnumMap<>(FlushReason.class);
+    for (FlushReason r : REASON_VALUES) {
+      reasons.put(r, slots.get(slotOf(r)));
+    }
+    long batches = slots.get(BATCHES);
+    long max = slots.get(FLUSH_MAX);
+    long oldestAt = slots.get(OLDEST_AT);
+    return new BufferStats(name, state, Duration.ofNanos(Math.max(0, now - started)),
+        waiting, Math.max(0, flushing), slots.get(WAITING_BYTES),
+        Math.max(0, slots.get(FLUSHING_BYTES)), accepted, flushed, failed, rejected,
+        slots.get(RETRIED), undelivered, slots.get(REFUSED), reasons,
+        batches == 0 ? 0 : (int) slots.get(BATCH_MIN),
+        batches == 0 ? 0 : (double) slots.get(BATCH_ITEMS) / batches,
+        (int) slots.get(BATCH_MAX),
+        Duration.ofNanos(latency.quantile(0.50, max)),
+        Duration.ofNanos(latency.quantile(0.99, max)),
+        Duration.ofNanos(max), Duration.ofNanos(slots.get(FLUSH_NANOS)),
+        oldestAt == NONE ? Duration.ZERO : Duration.ofNanos(Math.max(0, now - oldestAt)),
+        (int) Math.max(0, slots.get(ACTIVE)), producersBlocked, keys,
+        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors);
+  }
+}
