@@ -1,0 +1,79 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.batchbuffer.testing.ScriptedFlush;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The JFR events, read back from a live {@link RecordingStream}. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class JfrEventsTest {
+  static final Duration WAIT = Duration.ofSeconds(30);
+
+  @Test
+  void flushAndProducerBlockedEventsAreRecorded() throws Exception {
+    List<RecordedEvent> events = new CopyOnWriteArrayList<>();
+    try (RecordingStream stream = new RecordingStream()) {
+      stream.enable("dev.batchbuffer.Flush").withoutThreshold();
+      stream.enable("dev.batchbuffer.ProducerBlocked").withoutThreshold();
+      stream.onEvent("dev.batchbuffer.Flush", events::add);
+      stream.onEvent("dev.batchbuffer.ProducerBlocked", events::add);
+      stream.startAsync();
+
+      CountDownLatch gate = new CountDownLatch(1);
+      ScriptedFlush<String> flush = ScriptedFlush.<String>builder()
+          .awaitThenSucceed(gate).fail(new IOException("down")).build();
+      Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(1).chanSize(1)
+              .flushInterval(Duration.ofHours(1)).onFlushError((e, batch) -> {}).build(),
+          Options.builder().name("jfr-probe").build());
+      buffer.add("a");
+      await().atMost(WAIT).until(() -> buffer.stats().flushesInFlight() == 1);
+      buffer.add("b");
+      Thread producer = Thread.ofVirtual().start(() -> {
+        try {
+          buffer.add("c");
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      });
+      await().atMost(WAIT).until(() -> buffer.stats().producersBlocked() == 1);
+      gate.countDown();
+      producer.join();
+      buffer.close();
+
+      await().atMost(WAIT).until(() -> flushes(events).size() == 3 && blocked(events).size() == 1);
+    }
+    List<RecordedEvent> flushes = flushes(events);
+    assertThat(flushes).allSatisfy(e -> {
+      assertThat(e.getString("buffer")).isEqualTo("jfr-probe");
+      assertThat(e.getInt("items")).isEqualTo(1);
+      assertThat(e.getString("reason")).isEqualTo("COUNT");
+    });
+    assertThat(flushes.stream().map(e -> e.getString("outcome")))
+        .containsExactlyInAnyOrder("ok", "failed", "ok");
+    RecordedEvent wait = blocked(events).get(0);
+    assertThat(wait.getString("buffer")).isEqualTo("jfr-probe");
+    assertThat(wait.getBoolean("admitted")).isTrue();
+    assertThat(wait.getDuration()).isPositive();
+  }
+
+  static List<RecordedEvent> flushes(List<RecordedEvent> events) {
+    return events.stream().filter(e -> e.getEventType().getName().equals("dev.batchbuffer.Flush"))
+        .toList();
+  }
+
+  static List<RecordedEvent> blocked(List<RecordedEvent> events) {
+    return events.stream()
+        .filter(e -> e.getEventType().getName().equals("dev.batchbuffer.ProducerBlocked")).toList();
+  }
+}

@@ -1,0 +1,104 @@
+package dev.batchbuffer.micrometer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchbuffer.Buffer;
+import dev.batchbuffer.Config;
+import dev.batchbuffer.FlushPolicy;
+import dev.batchbuffer.KeyedBuffer;
+import dev.batchbuffer.Options;
+import dev.batchbuffer.testing.ManualTimeSource;
+import dev.batchbuffer.testing.ScriptedFlush;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.FunctionTimer;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.TimeGauge;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** {@link BufferMetrics} on a {@link SimpleMeterRegistry}. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class BufferMetricsTest {
+  final ManualTimeSource time = new ManualTimeSource();
+  final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+  double counter(String name, String... tags) {
+    return registry.get(name).tags(tags).functionCounter().count();
+  }
+
+  double gauge(String name) {
+    return registry.get(name).gauge().value();
+  }
+
+  @Test
+  void metersFollowTheStatsWithMicrometerNamesUnitsAndTags() throws Exception {
+    // Each flush takes 4 ms of the manual clock; the second call fails.
+    ScriptedFlush<String> script = ScriptedFlush.<String>builder()
+        .succeed().fail(new IOException("down")).build();
+    Config<String> config = Config.builder((java.util.List<String> batch) -> {
+      time.advance(Duration.ofMillis(4));
+      script.flush(batch);
+    }).policy(FlushPolicy.<String>count(2).or(FlushPolicy.bytes(String::length, 100)))
+        .canAdd((batch, item) -> !item.isEmpty()).onFlushError((e, batch) -> {})
+        .flushInterval(Duration.ofHours(1)).build();
+    Buffer<String> buffer = Buffer.start(config,
+        Options.builder().name("orders").timeSource(time).build());
+    BufferMetrics.of(buffer, Tags.of("app", "shop")).bindTo(registry);
+    for (String s : new String[] {"ab", "cd", "", "ef", "gh", "ij"}) {
+      buffer.add(s);
+    }
+    script.awaitCalls(2, Duration.ofSeconds(10));
+
+    assertThat(registry.getMeters()).allSatisfy(m -> {
+      assertThat(m.getId().getName()).startsWith("batchbuffer.");
+      assertThat(m.getId().getTag("buffer")).isEqualTo("orders");
+      assertThat(m.getId().getTag("app")).isEqualTo("shop");
+    });
+    assertThat(counter("batchbuffer.items.accepted")).isEqualTo(6);
+    assertThat(counter("batchbuffer.items.flushed")).isEqualTo(2);
+    assertThat(counter("batchbuffer.items.failed")).isEqualTo(2);
+    assertThat(counter("batchbuffer.items.rejected")).isEqualTo(1);
+    assertThat(counter("batchbuffer.flushes", "reason", "count")).isEqualTo(2);
+    assertThat(counter("batchbuffer.flushes", "reason", "time")).isZero();
+    assertThat(gauge("batchbuffer.batch.size.max")).isEqualTo(2);
+    assertThat(gauge("batchbuffer.state")).isZero();
+    FunctionTimer timer = registry.get("batchbuffer.flush.duration").functionTimer();
+    assertThat(timer.count()).isEqualTo(2);
+    assertThat(timer.totalTime(TimeUnit.MILLISECONDS)).isEqualTo(8);
+    TimeGauge max = registry.get("batchbuffer.flush.duration.max").timeGauge();
+    assertThat(max.value(TimeUnit.MILLISECONDS)).isEqualTo(4);
+    assertThat(registry.get("batchbuffer.flush.duration.percentile").tag("phi", "0.99")
+        .timeGauge().value(TimeUnit.MILLISECONDS)).isEqualTo(4);
+    Gauge bytes = registry.get("batchbuffer.bytes.waiting").gauge();
+    assertThat(bytes.getId().getBaseUnit()).isEqualTo("bytes");
+
+    buffer.close();
+    assertThat(gauge("batchbuffer.items.waiting")).isZero();
+    assertThat(counter("batchbuffer.items.flushed")).isEqualTo(3);
+    assertThat(counter("batchbuffer.flushes", "reason", "close")).isEqualTo(1);
+    assertThat(gauge("batchbuffer.state")).isEqualTo(2); // closed
+    assertThat(registry.find("batchbuffer.keys").meter()).isNull();
+  }
+
+  @Test
+  void keyedBuffersAddTheLiveKeyGauge() throws Exception {
+    KeyedBuffer<Character, String> keyed = KeyedBuffer.<Character, String>builder(
+        s -> s.charAt(0), (key, batch) -> {}).name("per-tenant").timeSource(time).start();
+    BufferMetrics.of(keyed, Tags.empty()).bindTo(registry);
+    keyed.add("a1");
+    keyed.add("b1");
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> gauge("batchbuffer.keys") == 2);
+    keyed.close();
+    Meter keys = registry.get("batchbuffer.keys").meter();
+    assertThat(keys.getId().getTag("buffer")).isEqualTo("per-tenant");
+    assertThat(registry.get("batchbuffer.items.flushed").functionCounter())
+        .extracting(FunctionCounter::count).isEqualTo(2.0);
+  }
+}
