@@ -1,25 +1,27 @@
 package dev.batchbuffer.examples.demo;
 
 import dev.batchbuffer.Buffer;
+import dev.batchbuffer.BufferStats;
 import dev.batchbuffer.Config;
+import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.Options;
+import java.time.Duration;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The demo: producer virtual threads create orders and add them to a {@link Buffer}; its flush
- * writes each batch to a SQLite file with one {@code executeBatch} and one commit. It prints a live
- * progress line, a report with a row-count and checksum check, and then how much slower the same
- * rows are when written one per transaction.
+ * writes each batch to a SQLite file with one {@code executeBatch} and one commit. A periodic task of
+ * the buffer prints a live progress line from {@link Buffer#stats()}; at the end the demo prints the
+ * final stats, a row-count and checksum check, and how much slower the same rows are when written
+ * one per transaction.
  *
  * <p>Run it with {@code ./mvnw -q compile exec:exec}; options go in
  * {@code -Ddemo.args="--items 500000 --producers 16"}.
@@ -66,10 +68,11 @@ public final class Demo {
     private final DemoOptions options;
     private final OrderStore store;
     private final PrintStream out;
-    private final AtomicLong rowsWritten = new AtomicLong();
-    private final AtomicLong batches = new AtomicLong();
-    private final AtomicLong rowsFailed = new AtomicLong();
     private final AtomicReference<@Nullable Exception> firstError = new AtomicReference<>();
+    private final AtomicReference<@Nullable Buffer<Order>> running = new AtomicReference<>();
+    private long lastFlushed;
+    private long lastTick;
+    private long start;
     private final LongAdder expectedChecksum = new LongAdder();
 
     Run(DemoOptions options, OrderStore store, PrintStream out) {
@@ -79,18 +82,11 @@ public final class Demo {
     }
 
     int execute(Path db) throws Exception {
-      Config<Order> config = Config.builder((List<Order> batch) -> {
-            store.insertBatch(batch);
-            rowsWritten.addAndGet(batch.size());
-            batches.incrementAndGet();
-          })
+      Config<Order> config = Config.builder(store::insertBatch)
           .capacity(options.capacity())
           .chanSize(options.chanSize())
           .flushInterval(options.interval())
-          .onFlushError((e, batch) -> {
-            rowsFailed.addAndGet(batch.size());
-            firstError.compareAndSet(null, e);
-          })
+          .onFlushError((e, batch) -> firstError.compareAndSet(null, e))
           .build();
       out.printf(Locale.ROOT, "batchbuffer demo: %,d orders from %d producers -> SQLite %s%n",
           options.items(), options.producers(), db);
@@ -98,9 +94,11 @@ public final class Demo {
           + "channel of %d, linger %d ms%n", config.capacity(), config.chanSize(),
           config.flushInterval().toMillis());
 
-      long start = System.nanoTime();
-      Buffer<Order> buffer = Buffer.start(config, Options.builder().name("orders").build());
-      Thread progress = Thread.ofVirtual().name("progress").start(() -> progress(buffer, start));
+      start = System.nanoTime();
+      lastTick = start;
+      Buffer<Order> buffer = Buffer.start(config, Options.<Order>builder().name("orders")
+          .periodicAsync(Duration.ofMillis(500), this::progress).build());
+      running.set(buffer);
       List<Thread> producers = new ArrayList<>();
       for (int p = 0; p < options.producers(); p++) {
         int producer = p;
@@ -112,21 +110,26 @@ public final class Demo {
       long closeStart = System.nanoTime();
       buffer.close();
       long end = System.nanoTime();
-      progress.interrupt();
-      progress.join();
 
+      BufferStats stats = buffer.stats();
       double seconds = (end - start) / 1e9;
-      double rowsPerSecond = rowsWritten.get() / seconds;
+      double rowsPerSecond = stats.flushed() / seconds;
       out.println();
-      out.println("report");
-      out.printf(Locale.ROOT, "  rows written      %,d%n", rowsWritten.get());
-      out.printf(Locale.ROOT, "  batches           %,d%n", batches.get());
-      out.printf(Locale.ROOT, "  mean batch size   %.1f%n",
-          batches.get() == 0 ? 0.0 : (double) rowsWritten.get() / batches.get());
+      out.println("report (from buffer.stats())");
+      out.printf(Locale.ROOT, "  rows written      %,d%n", stats.flushed());
+      out.printf(Locale.ROOT, "  accepted          %,d (failed %,d, rejected %,d, waiting %,d)%n",
+          stats.accepted(), stats.failed(), stats.rejected(), stats.itemsWaiting());
+      out.printf(Locale.ROOT, "  batches           %,d (%s)%n", stats.flushes(), reasons(stats));
+      out.printf(Locale.ROOT, "  mean batch size   %.1f (min %d, max %d)%n",
+          stats.meanBatchSize(), stats.minBatchSize(), stats.maxBatchSize());
+      out.printf(Locale.ROOT, "  flush latency     p50 %.2f ms, p99 %.2f ms, max %.2f ms%n",
+          millis(stats.flushLatencyP50()), millis(stats.flushLatencyP99()),
+          millis(stats.flushLatencyMax()));
       out.printf(Locale.ROOT, "  throughput        %,.0f rows/s (%.2f s in all)%n", rowsPerSecond, seconds);
       out.printf(Locale.ROOT, "  time to close     %.1f ms (drain + final flush)%n", (end - closeStart) / 1e6);
-      if (rowsFailed.get() > 0) {
-        out.printf(Locale.ROOT, "  failed rows       %,d (first error: %s)%n", rowsFailed.get(), firstError.get());
+      out.printf(Locale.ROOT, "  state             %s%n", stats.state());
+      if (stats.failed() > 0) {
+        out.printf(Locale.ROOT, "  failed rows       %,d (first error: %s)%n", stats.failed(), firstError.get());
       }
       long[] table = store.countAndChecksum();
       boolean ok = table[0] == options.items() && table[1] == expectedChecksum.sum();
@@ -171,25 +174,37 @@ public final class Demo {
       out.printf(Locale.ROOT, "  speed-up                 %.0fx%n", batchedRowsPerSecond / singleRowsPerSecond);
     }
 
-    private void progress(Buffer<Order> buffer, long start) {
-      long lastRows = 0;
-      long lastTime = start;
-      while (!Thread.currentThread().isInterrupted()) {
-        try {
-          TimeUnit.MILLISECONDS.sleep(500); // a progress tick, not a wait for a condition
-        } catch (InterruptedException e) {
-          return;
-        }
-        long now = System.nanoTime();
-        long rows = rowsWritten.get();
-        double rate = (rows - lastRows) / ((now - lastTime) / 1e9);
-        lastRows = rows;
-        lastTime = now;
-        String line = String.format(Locale.ROOT,
-            "  %5.1f s  %,11d rows  %,9.0f rows/s  %,7d batches  %,6d waiting",
-            (now - start) / 1e9, rows, rate, batches.get(), buffer.itemsInChannel());
-        out.println(line);
+    /** The periodic task: one progress line from the stats, every 500 ms, off the loop. */
+    private void progress() {
+      Buffer<Order> buffer = running.get();
+      if (buffer == null) {
+        return;
       }
+      BufferStats s = buffer.stats();
+      long now = System.nanoTime();
+      double rate = (s.flushed() - lastFlushed) / ((now - lastTick) / 1e9);
+      lastFlushed = s.flushed();
+      lastTick = now;
+      out.println(String.format(Locale.ROOT,
+          "  %5.1f s  %,11d rows  %,9.0f rows/s  %,6d waiting  %,5d in flight  %,7d batches",
+          (now - start) / 1e9, s.flushed(), rate, s.itemsWaiting(), s.itemsFlushing(),
+          s.flushes()));
+    }
+
+    private static String reasons(BufferStats stats) {
+      StringBuilder b = new StringBuilder();
+      for (FlushReason r : FlushReason.values()) {
+        long n = stats.flushes(r);
+        if (n > 0) {
+          b.append(b.length() == 0 ? "" : ", ").append(r.name().toLowerCase(Locale.ROOT))
+              .append(' ').append(String.format(Locale.ROOT, "%,d", n));
+        }
+      }
+      return b.toString();
+    }
+
+    private static double millis(Duration d) {
+      return d.toNanos() / 1e6;
     }
 
     private static Order order(long id, int producer) {

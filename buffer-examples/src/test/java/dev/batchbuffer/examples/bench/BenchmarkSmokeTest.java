@@ -24,6 +24,7 @@ class BenchmarkSmokeTest {
     Options options = new OptionsBuilder()
         .include(AddFlushBenchmark.class.getSimpleName())
         .include(PolicyCostBenchmark.class.getSimpleName())
+        .include(StatsCostBenchmark.class.getSimpleName())
         .forks(0)
         .warmupIterations(0)
         .measurementIterations(1)
@@ -31,7 +32,7 @@ class BenchmarkSmokeTest {
         .shouldFailOnError(true)
         .build();
     Collection<RunResult> results = new Runner(options).run();
-    assertThat(results).hasSize(6).allSatisfy(r ->
+    assertThat(results).hasSize(9).allSatisfy(r ->
         assertThat(r.getPrimaryResult().getScore()).isPositive());
   }
 }

@@ -31,9 +31,19 @@ class DemoTest {
     assertThat(report)
         .contains("rows written      20,000")
         .contains("check             OK: table has 20,000 rows (expected 20,000)")
+        .contains("accepted          20,000 (failed 0, rejected 0, waiting 0)")
         .contains("mean batch size")
+        .containsPattern("flush latency +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms")
         .contains("time to close")
+        .contains("state             CLOSED")
         .containsPattern("speed-up +\\d+x");
+  }
+
+  @Test
+  void theLibraryRunsWithoutMicrometerOnTheClassPath() {
+    // Micrometer is an optional dependency of buffer-core: the demo above ran without it.
+    assertThat(getClass().getClassLoader().getResource("io/micrometer/core/instrument/MeterRegistry.class"))
+        .isNull();
   }
 
   @Test
