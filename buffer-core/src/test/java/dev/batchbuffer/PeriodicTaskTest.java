@@ -134,7 +134,7 @@ class PeriodicTaskTest {
       // Once the first run has ended (the loop sees it at some period), the next one starts.
       await().atMost(WAIT).until(() -> {
         time.advance(PERIOD);
-        return threads.size() == 2;
+        return threads.size() >= 2; // a fast second run may be followed by a third
       });
       assertThat(threads).allSatisfy(t -> assertThat(t).isEqualTo("async-owner-periodic"));
       assertThat(buffer.stats().hookErrors()).isZero();

@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
+import dev.batchbuffer.testing.ScriptedFlush;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -127,6 +129,32 @@ class ReadmeExampleTest {
       time.advance(Duration.ofMillis(1));
       assertThat(flush.awaitBatches(1, Duration.ofSeconds(5)))
           .containsExactly(List.of("login", "logout"));
+    }
+    // --- end ---
+  }
+
+  @Test
+  void auditLogSendsAFailedBatchToDeadLetters() throws Exception {
+    // --- README scripted flush ---
+    ScriptedFlush<String> backend = ScriptedFlush.<String>builder()
+        .fail(new IOException("503 from the audit service"))   // the first write fails
+        .build();                                             // every later one succeeds
+    List<String> deadLetters = new CopyOnWriteArrayList<>();
+    Config<String> config = Config.builder(backend).capacity(2)
+        .onFlushError((error, batch) -> deadLetters.addAll(batch)).build();
+    try (Buffer<String> buffer = Buffer.start(config)) {
+      AuditLog log = new AuditLog(buffer);
+      log.record("login");
+      log.record("view");                                     // batch 1: fails
+      log.record("logout");
+      log.record("login");                                    // batch 2: delivered
+
+      backend.awaitCalls(2, Duration.ofSeconds(5));
+      assertThat(backend.delivered()).containsExactly("logout", "login");
+      assertThat(deadLetters).containsExactly("login", "view");
+      assertThat(buffer.stats().failed()).isEqualTo(2);
+      assertThat(buffer.stats().recentErrors()).singleElement()
+          .satisfies(e -> assertThat(e.error()).hasMessageContaining("503"));
     }
     // --- end ---
   }

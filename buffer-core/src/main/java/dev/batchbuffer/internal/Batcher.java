@@ -77,60 +77,27 @@ public final class Batcher<T> {
   /** Items given up on after an abort, in order; loop-owned until the loop ends. */
   private final List<Object> undelivered = new ArrayList<>();
 
-  /** A finished flush, waiting to be settled on the loop. */
+  /** A finished flush, waiting to be settled on the loop (only flushes off the loop make one). */
   private static final class Outcome<T> {
-    final Flushed<T> flushed;
+    final Batch<T> batch;
+    final @Nullable Object @Nullable [] futures;
+    final long held;
+    final long bytes;
+    final FlushReason reason;
+    final @Nullable Object key;
     final long nanos;
     final @Nullable Throwable failure;
 
-    Outcome(Flushed<T> flushed, long nanos, @Nullable Throwable failure) {
-      this.flushed = flushed;
-      this.nanos = nanos;
-      this.failure = failure;
-    }
-  }
-
-  /** A batch taken from its state, with what settling it needs. */
-  private static final class Flushed<T> {
-    private final Batch<T> batch;
-    private final @Nullable Object @Nullable [] futures;
-    private final long held;
-    private final long bytes;
-    private final FlushReason reason;
-    private final @Nullable Object key;
-
-    Flushed(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
-        FlushReason reason, @Nullable Object key) {
+    Outcome(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+        FlushReason reason, @Nullable Object key, long nanos, @Nullable Throwable failure) {
       this.batch = batch;
       this.futures = futures;
       this.held = held;
       this.bytes = bytes;
       this.reason = reason;
       this.key = key;
-    }
-
-    Batch<T> batch() {
-      return batch;
-    }
-
-    @Nullable Object @Nullable [] futures() {
-      return futures;
-    }
-
-    long held() {
-      return held;
-    }
-
-    long bytes() {
-      return bytes;
-    }
-
-    FlushReason reason() {
-      return reason;
-    }
-
-    @Nullable Object key() {
-      return key;
+      this.nanos = nanos;
+      this.failure = failure;
     }
   }
 
@@ -509,8 +476,10 @@ public final class Batcher<T> {
       return;
     }
     channel.signalProducers();
-    Flushed<T> f = new Flushed<>(new Batch<>(s.items, s.size), s.futures, s.held, s.bytes, reason,
-        s.key);
+    Batch<T> batch = new Batch<>(s.items, s.size);
+    @Nullable Object @Nullable [] futures = s.futures;
+    long held = s.held;
+    long bytes = s.bytes;
     bufferedItems -= s.size;
     bufferedBytes -= s.bytes;
     s.items = new Object[s.limits.initialLength()];
@@ -521,20 +490,19 @@ public final class Batcher<T> {
     s.epoch++;
     long start = time.nanoTime();
     s.lastUsed = start;
-    Batch<T> batch = f.batch();
     if (aborting) {
       for (int i = 0; i < batch.size(); i++) {
-        giveUp(batch.get(i), futureAt(f.futures(), i));
+        giveUp(batch.get(i), futureAt(futures, i));
       }
       if (memory != null) {
-        memory.release(f.held() - weightOf(batch));
+        memory.release(held - weightOf(batch));
       }
       return;
     }
-    telemetry.flushStarted(batch.size(), f.bytes(), reason);
+    telemetry.flushStarted(batch.size(), bytes, reason);
     if (maxInFlight == 1) {
-      Throwable failure = call(s, f);
-      settle(f, time.nanoTime() - start, failure);
+      Throwable failure = call(s, batch, bytes, reason);
+      settle(batch, futures, held, bytes, reason, s.key, time.nanoTime() - start, failure);
       return;
     }
     while (inFlight >= maxInFlight) {
@@ -544,35 +512,36 @@ public final class Batcher<T> {
     Thread loop = Thread.currentThread();
     BatchState<T> state = s;
     Thread.ofVirtual().name(loop.getName() + "-flush").start(() -> {
+      FlushScope.enter(telemetry);
       long begun = time.nanoTime();
-      Throwable failure = call(state, f);
-      outcomes.add(new Outcome<>(f, time.nanoTime() - begun, failure));
+      Throwable failure = call(state, batch, bytes, reason);
+      outcomes.add(new Outcome<>(batch, futures, held, bytes, reason, state.key,
+          time.nanoTime() - begun, failure));
       LockSupport.unpark(loop);
     });
   }
 
   /**
-   * Calls the sink with the flush's telemetry in scope (for retries) and a JFR event around it.
+   * Calls the sink with a JFR event around it. The thread it runs on has the buffer's telemetry in
+   * {@link FlushScope} (for retries): the loop thread from its start, a flush thread here.
    *
    * @return what it threw, or null; a fatal error is rethrown when on the loop thread
    */
-  private @Nullable Throwable call(BatchState<T> s, Flushed<T> f) {
+  private @Nullable Throwable call(BatchState<T> s, Batch<T> batch, long bytes,
+      FlushReason reason) {
     Object event = Events.PRESENT ? Events.beginFlush() : null;
     Throwable failure = null;
-    Telemetry<?> outer = FlushScope.enter(telemetry);
     try {
-      sink.flush(s, f.batch());
+      sink.flush(s, batch);
     } catch (Throwable t) {
       if (maxInFlight == 1) {
         Problems.rethrowIfFatal(t);
       }
       failure = t;
-    } finally {
-      FlushScope.exit(outer);
     }
     if (event != null) {
-      Events.commitFlush(event, telemetry.name(), f.key(), f.batch().size(), f.bytes(),
-          f.reason().name(), failure == null ? "ok"
+      Events.commitFlush(event, telemetry.name(), s.key, batch.size(), bytes,
+          reason.name(), failure == null ? "ok"
               : failure instanceof PartialFlushException ? "partial" : "failed");
     }
     return failure;
@@ -603,7 +572,7 @@ public final class Batcher<T> {
       if (o.failure instanceof VirtualMachineError fatal) {
         throw fatal;
       }
-      settle(o.flushed, o.nanos, o.failure);
+      settle(o.batch, o.futures, o.held, o.bytes, o.reason, o.key, o.nanos, o.failure);
     }
   }
 
@@ -646,12 +615,11 @@ public final class Batcher<T> {
   }
 
   /** Reports a finished flush: stats, futures, onFlushError, the memory it held. Loop thread. */
-  private void settle(Flushed<T> f, long nanos, @Nullable Throwable failure) {
-    Batch<T> batch = f.batch();
-    @Nullable Object @Nullable [] futures = f.futures();
+  private void settle(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+      FlushReason reason, @Nullable Object key, long nanos, @Nullable Throwable failure) {
     try {
       if (failure == null) {
-        telemetry.flushSettled(f.key(), batch.size(), f.bytes(), f.reason(), nanos, 0, null);
+        telemetry.flushSettled(key, batch.size(), bytes, reason, nanos, 0, null);
         completeAll(futures, batch.size());
         return;
       }
@@ -672,7 +640,7 @@ public final class Batcher<T> {
           failedAt = null;
         }
       }
-      telemetry.flushSettled(f.key(), batch.size(), f.bytes(), f.reason(), nanos, failed.size(), e);
+      telemetry.flushSettled(key, batch.size(), bytes, reason, nanos, failed.size(), e);
       failedSinceRequest += failed.size();
       lastFailure = e;
       if (futures != null) {
@@ -705,7 +673,7 @@ public final class Batcher<T> {
       }
     } finally {
       if (memory != null) {
-        memory.release(f.held());
+        memory.release(held);
       }
     }
   }

@@ -129,6 +129,7 @@ public final class Engine<T> {
    */
   public void start(LoopBody loop, java.util.function.IntSupplier keys) {
     start(() -> {
+      FlushScope.enter(telemetry); // inline flushes run here: a retry inside counts for this buffer
       loop.run();
       ended = true;
       telemetry.closed(stats(keys.getAsInt()));

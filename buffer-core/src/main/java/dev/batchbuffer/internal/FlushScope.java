@@ -3,8 +3,9 @@ package dev.batchbuffer.internal;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The telemetry of the flush running on this thread, so that middleware (a retry) can count what
- * it does without being handed the buffer. Set around each call of a flush function.
+ * The telemetry of the buffer whose flushes run on this thread, so that middleware (a retry) can
+ * count what it does without being handed the buffer. Set once when a loop thread or a flush
+ * thread starts, so a flush pays nothing for it.
  */
 public final class FlushScope {
   private static final ThreadLocal<@Nullable Telemetry<?>> CURRENT = new ThreadLocal<>();
