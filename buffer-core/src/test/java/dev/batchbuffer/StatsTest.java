@@ -348,6 +348,32 @@ class StatsTest {
   }
 
   @Test
+  void keyedBytesWaitingFollowAppendsAndEveryKindOfFlush() throws Exception {
+    KeyedBuffer<Character, String> keyed = KeyedBuffer.<Character, String>builder(
+            s -> s.charAt(0), (key, batch) -> {})
+        .policy(FlushPolicy.<String>count(3).or(FlushPolicy.bytes(String::length, 10)))
+        .flushInterval(LINGER).timeSource(time).start();
+    keyed.add("a1");
+    keyed.add("b22");
+    await().atMost(WAIT).until(() -> keyed.stats().bytesWaiting() == 5);
+    keyed.add("a333333"); // a: 2 + 7 = 9 bytes
+    keyed.add("a44");     // overflows a's 10 bytes: a's 9 leave, 3 come in
+    await().atMost(WAIT).until(() -> keyed.stats().bytesWaiting() == 3 + 3);
+    keyed.add("b5");
+    keyed.add("b6");      // b's third item: a count flush
+    await().atMost(WAIT).until(() -> keyed.stats().bytesWaiting() == 3);
+    keyed.flush().get(10, TimeUnit.SECONDS);
+    assertThat(keyed.stats().bytesWaiting()).isZero();
+    keyed.add("c1");
+    await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+    time.advance(LINGER); // a time flush
+    await().atMost(WAIT).until(() -> keyed.stats().flushes(FlushReason.TIME) == 1);
+    await().atMost(WAIT).until(() -> keyed.stats().bytesWaiting() == 0);
+    keyed.close();
+    assertBalanced(keyed.stats());
+  }
+
+  @Test
   void statsOfAPlainBufferHaveNoKeys() throws Exception {
     try (Buffer<String> buffer = Buffer.start(Config.builder(new RecordingFlush<String>()).build(),
         Options.builder().name("plain").build())) {

@@ -61,8 +61,6 @@ public final class Batcher<T> {
   private final Telemetry<T> telemetry;
   /** Items in every batch of this loop. */
   private long bufferedItems;
-  /** Their weight by their policies' weighers. */
-  private long bufferedBytes;
   /** Flushes allowed at once; 1 runs them inline on the loop thread. */
   private int maxInFlight = 1;
   /** Flushes running on their own virtual threads; loop-owned. */
@@ -239,15 +237,6 @@ public final class Batcher<T> {
   }
 
   /**
-   * Returns the weight of the items in the batches of this loop.
-   *
-   * @return the bytes across batches, by the policies' weighers
-   */
-  public long bufferedBytes() {
-    return bufferedBytes;
-  }
-
-  /**
    * Applies the per-item logic: overflow flush, admission, append, full flush.
    *
    * @param s the batch the item belongs to
@@ -264,7 +253,7 @@ public final class Batcher<T> {
         // takes the general path below, which weighs again and reports it.
         try {
           w = weigher.weigh(item);
-          fast = w >= 0 && w <= s.maxItemBytes;
+          fast = Long.compareUnsigned(w, s.maxItemBytes) <= 0; // 0 <= w <= maxItemBytes
         } catch (Throwable t) {
           Problems.rethrowIfFatal(t);
         }
@@ -272,7 +261,8 @@ public final class Batcher<T> {
           if (w > s.maxWeightSeen) {
             s.maxWeightSeen = w;
           }
-          if (s.size > 0 && s.bytes + w > s.maxBytes) {
+          // An empty batch never overflows here: w <= maxItemBytes <= maxBytes.
+          if (s.bytes + w > s.maxBytes) {
             flush(s, FlushReason.OVERFLOW);
           }
         }
@@ -287,7 +277,6 @@ public final class Batcher<T> {
         s.items[s.size++] = item;
         s.bytes += w;
         bufferedItems++;
-        bufferedBytes += w;
         if (s.size == 1) {
           arm(s);
         }
@@ -390,7 +379,6 @@ public final class Batcher<T> {
     s.bytes += w;
     s.held += m;
     bufferedItems++;
-    bufferedBytes += w;
     if (s.size == 1) {
       arm(s);
     }
@@ -481,7 +469,6 @@ public final class Batcher<T> {
     long held = s.held;
     long bytes = s.bytes;
     bufferedItems -= s.size;
-    bufferedBytes -= s.bytes;
     s.items = new Object[s.limits.initialLength()];
     s.futures = null;
     s.size = 0;

@@ -101,7 +101,7 @@ public final class FlushLoop<T> implements LoopBody {
           h.runDue(now, batcher::awaitAllFlushes);
         }
       }
-      telemetry.waiting(batcher.bufferedBytes(), batch.armed ? batch.armedAt : Telemetry.NONE);
+      telemetry.waiting(batch.bytes, batch.armed ? batch.armedAt : Telemetry.NONE);
       if (n == BURST) {
         continue;
       }
@@ -128,6 +128,8 @@ public final class FlushLoop<T> implements LoopBody {
     Signals.FlushRequest request = batcher.take(element, aborting, route);
     if (request != null) {
       batcher.flush(batch, FlushReason.EXPLICIT);
+      batcher.awaitAllFlushes();
+      telemetry.waiting(0, Telemetry.NONE); // stats read after flush() see it done
       batcher.complete(request);
     }
   }

@@ -61,6 +61,8 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private volatile int keyCount;
   private final Telemetry<T> telemetry;
   private final @Nullable Hooks hooks;
+  /** The weight of the items in all batches, for the stats: kept here, off the per-item path. */
+  private long bytesInBatches;
 
   /** A batch's linger deadline as of one epoch. */
   private record Deadline<T>(long at, BatchState<T> state, long epoch) {}
@@ -136,7 +138,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
         h.runDue(now, batcher::awaitAllFlushes);
       }
       BatchState<T> oldest = oldestLive();
-      telemetry.waiting(batcher.bufferedBytes(), oldest == null ? Telemetry.NONE : oldest.armedAt);
+      telemetry.waiting(bytesInBatches, oldest == null ? Telemetry.NONE : oldest.armedAt);
       if (n == FlushLoop.BURST) {
         continue;
       }
@@ -160,7 +162,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
   /** Flushes every live batch, oldest first: each non-empty batch is armed and in the queue. */
   private void flushAll(FlushReason reason) {
     for (BatchState<T> s = oldestLive(); s != null; s = oldestLive()) {
-      batcher.flush(s, reason);
+      flushState(s, reason);
     }
   }
 
@@ -169,6 +171,8 @@ public final class KeyedLoop<K, T> implements LoopBody {
     Signals.FlushRequest request = batcher.take(element, aborting, route);
     if (request != null) {
       flushAll(FlushReason.EXPLICIT);
+      batcher.awaitAllFlushes();
+      telemetry.waiting(bytesInBatches, Telemetry.NONE); // stats read after flush() see it done
       batcher.complete(request);
     }
   }
@@ -201,14 +205,24 @@ public final class KeyedLoop<K, T> implements LoopBody {
       batches.put(key, state);
       keyCount = batches.size();
     }
+    long before = state.bytes;
     batcher.accept(state, item, future);
+    // Whatever accept did (append, overflow flush, full flush, send alone), the batch went from
+    // `before` bytes to state.bytes; what it flushed left the batches.
+    bytesInBatches += state.bytes - before;
     while (batcher.bufferedItems() > maxBufferedItems) {
       BatchState<T> oldest = oldestLive();
       if (oldest == null) {
         break;
       }
-      batcher.flush(oldest, FlushReason.PRESSURE);
+      flushState(oldest, FlushReason.PRESSURE);
     }
+  }
+
+  /** Flushes a batch from outside the per-item logic, keeping the byte total. */
+  private void flushState(BatchState<T> s, FlushReason reason) {
+    bytesInBatches -= s.bytes;
+    batcher.flush(s, reason);
   }
 
   private long memoryWeight(T item) {
@@ -230,7 +244,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       victim = oldestLive();
     }
     if (victim != null) {
-      batcher.flush(victim, FlushReason.PRESSURE);
+      flushState(victim, FlushReason.PRESSURE);
       batches.remove(victim.key);
       keyCount = batches.size();
     }
@@ -256,7 +270,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       if (s == null || now - s.deadline < 0) {
         return;
       }
-      batcher.flush(s, FlushReason.TIME);
+      flushState(s, FlushReason.TIME);
     }
   }
 

@@ -32,8 +32,11 @@ public class PolicyCostBenchmark {
   /** A buffer with the policy named by {@link #policy}. */
   @State(Scope.Benchmark)
   public static class PolicyState extends AddFlushBenchmark.Ledger {
-    /** {@code count} or {@code countAndBytes}. */
-    @Param({"count", "countAndBytes"})
+    /**
+     * {@code count}, {@code countAndBytes}, or {@code countAndFlatBytes}: a weigher that returns 32
+     * without reading the item, which separates the policy's own cost from the weigher's.
+     */
+    @Param({"count", "countAndBytes", "countAndFlatBytes"})
     public String policy = "count";
 
     Buffer<Long> buffer;
@@ -45,8 +48,13 @@ public class PolicyCostBenchmark {
       producers.clear();
       FlushPolicy<Long> count = FlushPolicy.count(AddFlushBenchmark.CAPACITY);
       // Items weigh 1..64 bytes; 100 items never exceed 100 * 64, so the count decides the batches.
-      FlushPolicy<Long> chosen = policy.equals("count") ? count
-          : count.or(FlushPolicy.bytes(item -> 1 + (item & 63), 64L * AddFlushBenchmark.CAPACITY));
+      FlushPolicy<Long> chosen = switch (policy) {
+        case "count" -> count;
+        case "countAndFlatBytes" -> count.or(FlushPolicy.bytes(item -> 32,
+            64L * AddFlushBenchmark.CAPACITY));
+        default -> count.or(FlushPolicy.bytes(item -> 1 + (item & 63),
+            64L * AddFlushBenchmark.CAPACITY));
+      };
       buffer = Buffer.start(Config.builder(this::flush).policy(chosen)
           .chanSize(AddFlushBenchmark.CHANNEL).flushInterval(AddFlushBenchmark.LINGER).build());
     }

@@ -32,7 +32,7 @@ class BenchmarkSmokeTest {
         .shouldFailOnError(true)
         .build();
     Collection<RunResult> results = new Runner(options).run();
-    assertThat(results).hasSize(9).allSatisfy(r ->
+    assertThat(results).hasSize(10).allSatisfy(r ->
         assertThat(r.getPrimaryResult().getScore()).isPositive());
   }
 }
