@@ -244,50 +244,77 @@ public final class Batcher<T> {
    * @param future the item's future, if its producer asked for one
    */
   public void accept(BatchState<T> s, T item, @Nullable CompletableFuture<Void> future) {
+    // Kept small so the JIT inlines it into the loop: the common cases never leave this method
+    // and the two below it; everything else takes the general path.
     if (memory == null && future == null) {
-      long w = 0;
-      boolean fast = s.countOnly;
-      Weigher<? super T> weigher = s.weigher;
-      if (!fast && s.bytesOnly && weigher != null) {
-        // The byte fast path: one weigh; anything unusual (a throw, a negative or oversize weight)
-        // takes the general path below, which weighs again and reports it.
-        try {
-          w = weigher.weigh(item);
-          fast = Long.compareUnsigned(w, s.maxItemBytes) <= 0; // 0 <= w <= maxItemBytes
-        } catch (Throwable t) {
-          Problems.rethrowIfFatal(t);
-        }
-        if (fast) {
-          if (w > s.maxWeightSeen) {
-            s.maxWeightSeen = w;
-          }
-          // An empty batch never overflows here: w <= maxItemBytes <= maxBytes.
-          if (s.bytes + w > s.maxBytes) {
-            flush(s, FlushReason.OVERFLOW);
-          }
-        }
+      if (s.countOnly) {
+        appendPlain(s, item, 0);
+        return;
       }
-      if (fast) {
-        if (s.size == s.items.length) {
-          s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
-          if (s.futures != null) {
-            s.futures = Arrays.copyOf(s.futures, s.items.length);
-          }
-        }
-        s.items[s.size++] = item;
-        s.bytes += w;
-        bufferedItems++;
-        if (s.size == 1) {
-          arm(s);
-        }
-        if (s.size >= s.countLimit) {
-          flush(s, FlushReason.COUNT);
-        } else if (s.bytes >= s.maxBytes) {
-          flush(s, FlushReason.BYTES);
-        }
+      if (s.bytesOnly && acceptByWeight(s, item)) {
         return;
       }
     }
+    acceptChecked(s, item, future);
+  }
+
+  /**
+   * The byte fast path: one weigh. Returns false, having changed nothing, when anything is
+   * unusual (a throw, a negative or oversize weight): the general path weighs again and reports it.
+   */
+  private boolean acceptByWeight(BatchState<T> s, T item) {
+    Weigher<? super T> weigher = s.weigher;
+    if (weigher == null) {
+      return false;
+    }
+    long w;
+    try {
+      w = weigher.weigh(item);
+    } catch (Throwable t) {
+      Problems.rethrowIfFatal(t);
+      return false;
+    }
+    if (Long.compareUnsigned(w, s.maxItemBytes) > 0) { // not in [0, maxItemBytes]
+      return false;
+    }
+    if (w > s.maxWeightSeen) {
+      s.maxWeightSeen = w;
+    }
+    // An empty batch never overflows here: w <= maxItemBytes <= maxBytes.
+    if (s.bytes + w > s.maxBytes) {
+      flush(s, FlushReason.OVERFLOW);
+    }
+    appendPlain(s, item, w);
+    return true;
+  }
+
+  /** Appends to a batch that only a count and a byte limit can end, and flushes it when full. */
+  private void appendPlain(BatchState<T> s, T item, long w) {
+    if (s.size == s.items.length) {
+      grow(s);
+    }
+    s.items[s.size++] = item;
+    s.bytes += w;
+    bufferedItems++;
+    if (s.size == 1) {
+      arm(s);
+    }
+    if (s.size >= s.countLimit) {
+      flush(s, FlushReason.COUNT);
+    } else if (s.bytes >= s.maxBytes) {
+      flush(s, FlushReason.BYTES);
+    }
+  }
+
+  private static void grow(BatchState<?> s) {
+    s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+    if (s.futures != null) {
+      s.futures = Arrays.copyOf(s.futures, s.items.length);
+    }
+  }
+
+  /** The general per-item logic: memory, futures, oversize rules and custom conditions. */
+  private void acceptChecked(BatchState<T> s, T item, @Nullable CompletableFuture<Void> future) {
     Limits<T> limits = s.limits;
     long w = 0;
     long m = memory == null ? 0 : memory.weightOf(item);
@@ -364,10 +391,7 @@ public final class Batcher<T> {
   private void append(BatchState<T> s, T item, long w, long m,
       @Nullable CompletableFuture<Void> future) {
     if (s.size == s.items.length) {
-      s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
-      if (s.futures != null) {
-        s.futures = Arrays.copyOf(s.futures, s.items.length);
-      }
+      grow(s);
     }
     if (future != null) {
       if (s.futures == null) {
