@@ -52,10 +52,10 @@ public final class Buffer<T> implements AutoCloseable {
     }
     this.engine = new Engine<>(name, time, config.chanSize(), options.memoryWeigher(),
         options.maxBufferedBytes(), failFast, failFastLimit, options.listener());
+    Hooks hooks = Hooks.of(options.periodic(), time, engine.problems(), engine.telemetry());
     FlushLoop<T> loop = new FlushLoop<>(config, engine.channel(), time, engine.problems(),
-        engine.memory(), options.maxInFlight(), engine.telemetry(),
-        Hooks.of(options.periodic(), time, engine.problems(), engine.telemetry()));
-    engine.start(loop, () -> 0);
+        engine.memory(), options.maxInFlight(), engine.telemetry(), hooks);
+    engine.start(loop, () -> 0, hooks);
   }
 
   /**

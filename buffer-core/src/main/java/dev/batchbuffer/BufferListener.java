@@ -12,7 +12,8 @@ import java.time.Duration;
  * and must be quick: a slow listener slows the buffer. Producer events are called on the
  * producer's thread. An exception from a listener is caught, counted in
  * {@link BufferStats#listenerErrors()} and logged (rate-limited); it never reaches the buffer or
- * the producer.
+ * the producer. (A {@link VirtualMachineError} is not caught: as from any callback, it stops the
+ * buffer.)
  *
  * @param <T> the item type
  */
@@ -29,7 +30,8 @@ public interface BufferListener<T> {
    * A batch's flush threw; its failed items go to {@code onFlushError} after this call.
    *
    * @param info the batch's size, weight, reason, duration and failed count
-   * @param error what the flush function threw
+   * @param error what the flush function threw, as {@code onFlushError} receives it (an
+   *     {@link Error} arrives wrapped in an {@link java.util.concurrent.ExecutionException})
    */
   default void flushFailed(FlushInfo info, Throwable error) {}
 

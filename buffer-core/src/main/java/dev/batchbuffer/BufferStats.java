@@ -29,8 +29,8 @@ import java.util.Objects;
  * @param rejected items handed to {@code onReject} (a veto, an oversize item, a failing policy)
  * @param retried items sent again by {@link FlushMiddleware#retry}, counted once per new attempt
  * @param undelivered items {@code close(Duration)} gave up on
- * @param refused calls to {@code add}/{@code offer}/{@code submit} refused because the buffer was
- *     closed (the caller kept the item)
+ * @param refused calls to {@code add}/{@code offer}/{@code submit}/{@code flush} refused because
+ *     the buffer was closed (the caller kept the item)
  * @param flushesByReason how many flushes each {@link FlushReason} caused; every reason is present
  * @param minBatchSize the smallest batch flushed, or 0 before the first flush
  * @param meanBatchSize the mean batch size, or 0 before the first flush

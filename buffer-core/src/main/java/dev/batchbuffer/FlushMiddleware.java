@@ -92,8 +92,11 @@ public interface FlushMiddleware<T> {
           next.flush(pending);
           return;
         } catch (PartialFlushException partial) {
-          failure = partial;
           List<Integer> failed = partial.failedIndexes();
+          if (failed.isEmpty()) {
+            return; // names no failed item: nothing to retry
+          }
+          failure = partial;
           List<T> retry = new ArrayList<>(failed.size());
           int[] map = new int[failed.size()];
           for (int i = 0; i < failed.size(); i++) {

@@ -54,12 +54,12 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
     this.engine = new Engine<>(name, b.timeSource, b.chanSize, b.memoryWeigher, b.maxBufferedBytes,
         null, Long.MAX_VALUE, b.listener);
+    Hooks hooks = Hooks.of(b.periodic, b.timeSource, engine.problems(), engine.telemetry());
     this.loop = new KeyedLoop<>(engine.channel(), b.timeSource, engine.problems(), engine.memory(),
         b.keyOf, b.policyOf, b.flushInterval, b.flush, b.onReject, b.onFlushError, b.maxKeys,
-        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight, engine.telemetry(),
-        Hooks.of(b.periodic, b.timeSource, engine.problems(), engine.telemetry()));
+        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight, engine.telemetry(), hooks);
     KeyedLoop<K, T> l = loop;
-    engine.start(l, l::keys);
+    engine.start(l, l::keys, hooks);
   }
 
   /**

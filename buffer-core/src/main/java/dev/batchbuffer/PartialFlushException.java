@@ -9,7 +9,8 @@ import org.jspecify.annotations.Nullable;
  * Thrown by a flush function when only some items of its batch failed, as SQS
  * {@code SendMessageBatch} and Kinesis {@code PutRecords} report per entry. The buffer treats the
  * other items as delivered; {@link FlushMiddleware#retry} retries only the failed ones, in their
- * original order; what still fails reaches {@code onFlushError} with just those items.
+ * original order; what still fails reaches {@code onFlushError} with just those items. One that
+ * names no index means nothing failed: the buffer and the retry treat the batch as delivered.
  */
 public class PartialFlushException extends Exception {
   private static final long serialVersionUID = 1L;

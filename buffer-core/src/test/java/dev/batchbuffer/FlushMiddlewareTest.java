@@ -255,4 +255,14 @@ class FlushMiddlewareTest {
       assertThat((double) p.delayNanos(attempt, random)).isBetween(base * 0.5, base * 1.5);
     }
   }
+
+  @Test
+  void retryTreatsAPartialFailureNamingNoItemAsSuccess() throws Exception {
+    FlushFunc<String> backend = batch -> {
+      calls.add(batch);
+      throw new PartialFlushException(List.of(), new IOException("nothing failed"));
+    };
+    FlushMiddleware.<String>retry(THREE_TRIES, time).wrap(backend).flush(List.of("a"));
+    assertThat(calls).hasSize(1);
+  }
 }

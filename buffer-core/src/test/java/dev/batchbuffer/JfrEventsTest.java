@@ -67,6 +67,39 @@ class JfrEventsTest {
     assertThat(wait.getDuration()).isPositive();
   }
 
+  /** A key whose toString throws: rendering it for the event must not fail the flush. */
+  record BadKey(int id) {
+    @Override
+    public String toString() {
+      throw new IllegalStateException("no toString for you");
+    }
+  }
+
+  @Test
+  void aKeyThatCannotBeRenderedDoesNotFailTheFlush() throws Exception {
+    List<RecordedEvent> events = new CopyOnWriteArrayList<>();
+    try (RecordingStream stream = new RecordingStream()) {
+      stream.enable("dev.batchbuffer.Flush").withoutThreshold();
+      stream.onEvent("dev.batchbuffer.Flush", events::add);
+      stream.startAsync();
+      for (int maxInFlight : new int[] {1, 2}) {
+        dev.batchbuffer.testing.RecordingFlush<String> flushed =
+            new dev.batchbuffer.testing.RecordingFlush<>();
+        KeyedBuffer<BadKey, String> keyed = KeyedBuffer.<BadKey, String>builder(
+                s -> new BadKey(s.length()), (key, batch) -> flushed.flush(batch))
+            .policy(FlushPolicy.count(1)).maxInFlight(maxInFlight).name("bad-key").start();
+        keyed.add("a");
+        keyed.close();
+        assertThat(flushed.items()).containsExactly("a");
+        assertThat(keyed.stats().flushed()).isEqualTo(1);
+        assertThat(keyed.stats().state()).isEqualTo(BufferStats.State.CLOSED);
+      }
+      await().atMost(WAIT).until(() -> flushes(events).size() == 2);
+    }
+    assertThat(flushes(events)).allSatisfy(e ->
+        assertThat(e.getString("key")).endsWith("BadKey (toString threw)"));
+  }
+
   static List<RecordedEvent> flushes(List<RecordedEvent> events) {
     return events.stream().filter(e -> e.getEventType().getName().equals("dev.batchbuffer.Flush"))
         .toList();

@@ -230,4 +230,26 @@ class PeriodicTaskTest {
       await().atMost(WAIT).until(() -> runs.get() == 1);
     }
   }
+
+  @Test
+  void closeFromAnAsyncPeriodicTaskDoesNotDeadlock() throws Exception {
+    java.util.concurrent.atomic.AtomicReference<Buffer<String>> self =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    CountDownLatch closedFromTask = new CountDownLatch(1);
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(100)
+            .flushInterval(LINGER).build(),
+        Options.builder().timeSource(time).periodicAsync(PERIOD, () -> {
+          self.get().close(); // starts the close and returns: the loop waits for this task
+          closedFromTask.countDown();
+        }).build());
+    self.set(buffer);
+    buffer.add("a");
+    awaitParked();
+    time.advance(PERIOD);
+    closedFromTask.await();
+    buffer.close(); // the loop drains, waits for the finished task, and ends
+    assertThat(flush.items()).containsExactly("a");
+    assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.CLOSED);
+  }
 }

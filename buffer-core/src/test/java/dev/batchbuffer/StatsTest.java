@@ -381,4 +381,86 @@ class StatsTest {
       assertThat(buffer.stats().name()).isEqualTo("plain");
     }
   }
+
+  @Test
+  void flushesInFlightNeverExceedsMaxInFlight() throws Exception {
+    CountDownLatch gate = new CountDownLatch(1);
+    ScriptedFlush<String> flush = ScriptedFlush.<String>builder()
+        .awaitThenSucceed(gate).awaitThenSucceed(gate).build();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(1).chanSize(8)
+        .flushInterval(LINGER).build(), Options.builder().timeSource(time).maxInFlight(2).build());
+    buffer.add("a");
+    buffer.add("b");
+    buffer.add("c"); // its flush waits for a free slot
+    await().atMost(WAIT).until(() -> buffer.stats().flushesInFlight() == 2);
+    BufferStats s = buffer.stats();
+    assertThat(s.itemsFlushing()).isEqualTo(2);
+    assertThat(s.itemsWaiting()).isEqualTo(1);
+    assertBalanced(s);
+    gate.countDown();
+    buffer.close();
+    assertThat(buffer.stats().flushed()).isEqualTo(3);
+  }
+
+  @Test
+  void keyedOldestItemAgeIsTheOldestBatchEvenWhenKeysLingerDifferently() throws Exception {
+    KeyedBuffer<String, String> keyed = KeyedBuffer.<String, String>builder(s -> s,
+            (key, batch) -> {})
+        .policy(key -> FlushPolicy.<String>count(10).or(FlushPolicy.age(
+            key.equals("slow") ? Duration.ofSeconds(10) : Duration.ofSeconds(1))))
+        .flushInterval(Duration.ofHours(1)).timeSource(time).start();
+    keyed.add("slow");
+    await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+    time.advance(Duration.ofSeconds(5));
+    keyed.add("fast"); // armed later but due sooner
+    await().atMost(WAIT).untilAsserted(() -> {
+      BufferStats s = keyed.stats();
+      assertThat(s.itemsWaiting()).isEqualTo(2);
+      assertThat(s.oldestItemAge()).isEqualTo(Duration.ofSeconds(5));
+    });
+    keyed.close();
+  }
+
+  @Test
+  void aPartialFailureNamingNoItemCountsAsDelivered() throws Exception {
+    Ledger<String> ledger = new Ledger<>();
+    FlushFunc<String> flush = batch -> {
+      ledger.flushed.flush(batch);
+      throw new PartialFlushException(List.of(), new IOException("nothing failed"));
+    };
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(2).flushInterval(LINGER)
+        .onFlushError(ledger::onFlushError).build(), manual());
+    java.util.concurrent.CompletableFuture<Void> a = buffer.submit("a");
+    buffer.add("b");
+    buffer.close();
+    assertThat(a).isCompleted();
+    assertThat(ledger.failed).isEmpty();
+    assertThat(buffer.stats().flushed()).isEqualTo(2);
+    assertThat(buffer.stats().failed()).isZero();
+    assertThat(buffer.stats().recentErrors()).isEmpty();
+  }
+
+  @Test
+  void retriesOutsideTheFlushFunctionAreNotCounted() throws Exception {
+    ScriptedFlush<String> deadLetters = ScriptedFlush.<String>builder()
+        .fail(new IOException("busy")).build();
+    RetryPolicy policy = RetryPolicy.builder().maxAttempts(3)
+        .backoff(Duration.ofMillis(1), Duration.ofMillis(1)).jitter(0).build();
+    FlushFunc<String> retryingDeadLetters = FlushMiddleware.<String>retry(policy,
+        TimeSource.system()).wrap(deadLetters);
+    ScriptedFlush<String> backend = ScriptedFlush.<String>builder()
+        .thenFail(new IOException("down")).build();
+    Buffer<String> buffer = Buffer.start(Config.builder(backend).capacity(1).flushInterval(LINGER)
+        .onFlushError((e, batch) -> {
+          try {
+            retryingDeadLetters.flush(batch);
+          } catch (Exception ex) {
+            throw new IllegalStateException(ex);
+          }
+        }).build(), manual());
+    buffer.add("a");
+    buffer.close();
+    assertThat(deadLetters.calls()).hasSize(2); // the dead-letter write was retried once...
+    assertThat(buffer.stats().retried()).isZero(); // ...but not by this buffer's flush function
+  }
 }

@@ -510,8 +510,8 @@ public final class Batcher<T> {
       }
       return;
     }
-    telemetry.flushStarted(batch.size(), bytes, reason);
     if (maxInFlight == 1) {
+      telemetry.flushStarted(batch.size(), bytes, reason);
       Throwable failure = call(s, batch, bytes, reason);
       settle(batch, futures, held, bytes, reason, s.key, time.nanoTime() - start, failure);
       return;
@@ -520,28 +520,35 @@ public final class Batcher<T> {
       awaitOutcome();
     }
     inFlight++;
+    telemetry.flushStarted(batch.size(), bytes, reason);
     Thread loop = Thread.currentThread();
     BatchState<T> state = s;
     Thread.ofVirtual().name(loop.getName() + "-flush").start(() -> {
-      FlushScope.enter(telemetry);
       long begun = time.nanoTime();
-      Throwable failure = call(state, batch, bytes, reason);
-      outcomes.add(new Outcome<>(batch, futures, held, bytes, reason, state.key,
-          time.nanoTime() - begun, failure));
-      LockSupport.unpark(loop);
+      Throwable failure = null;
+      try {
+        failure = call(state, batch, bytes, reason);
+      } catch (Throwable t) {
+        failure = t; // call() catches everything; this is the belt to its braces
+      } finally {
+        outcomes.add(new Outcome<>(batch, futures, held, bytes, reason, state.key,
+            time.nanoTime() - begun, failure));
+        LockSupport.unpark(loop);
+      }
     });
   }
 
   /**
-   * Calls the sink with a JFR event around it. The thread it runs on has the buffer's telemetry in
-   * {@link FlushScope} (for retries): the loop thread from its start, a flush thread here.
+   * Calls the sink with this buffer's telemetry in {@link FlushScope} (so a retry inside counts
+   * for it, and only there) and a JFR event around it. Recording the event cannot fail the flush.
    *
-   * @return what it threw, or null; a fatal error is rethrown when on the loop thread
+   * @return what the sink threw, or null; a fatal error is rethrown when on the loop thread
    */
   private @Nullable Throwable call(BatchState<T> s, Batch<T> batch, long bytes,
       FlushReason reason) {
     Object event = Events.PRESENT ? Events.beginFlush() : null;
     Throwable failure = null;
+    Telemetry<?> outer = FlushScope.enter(telemetry);
     try {
       sink.flush(s, batch);
     } catch (Throwable t) {
@@ -549,13 +556,24 @@ public final class Batcher<T> {
         Problems.rethrowIfFatal(t);
       }
       failure = t;
+    } finally {
+      FlushScope.exit(outer);
     }
     if (event != null) {
-      Events.commitFlush(event, telemetry.name(), s.key, batch.size(), bytes,
-          reason.name(), failure == null ? "ok"
-              : failure instanceof PartialFlushException ? "partial" : "failed");
+      try {
+        Events.commitFlush(event, telemetry.name(), s.key == null ? "" : describe(s.key),
+            batch.size(), bytes, reason.name(), failure == null ? "ok"
+                : isPartial(failure) ? "partial" : "failed");
+      } catch (Throwable t) {
+        Problems.rethrowIfFatal(t);
+        problems.report(Problems.Kind.LISTENER_FAILED, "recording a JFR flush event failed", t);
+      }
     }
     return failure;
+  }
+
+  private static boolean isPartial(Throwable failure) {
+    return failure instanceof PartialFlushException;
   }
 
   private long weightOf(Batch<T> batch) {
@@ -650,6 +668,11 @@ public final class Batcher<T> {
           failed = batch;
           failedAt = null;
         }
+      }
+      if (failed.isEmpty()) { // a PartialFlushException that names no item: nothing failed
+        telemetry.flushSettled(key, batch.size(), bytes, reason, nanos, 0, null);
+        completeAll(futures, batch.size());
+        return;
       }
       telemetry.flushSettled(key, batch.size(), bytes, reason, nanos, failed.size(), e);
       failedSinceRequest += failed.size();

@@ -46,6 +46,7 @@ public final class Engine<T> {
   private volatile @Nullable Throwable failure;
   /** Set by the loop thread when it has drained everything, before the listener hears it. */
   private volatile boolean ended;
+  private @Nullable Hooks hooks;
 
   /** How long an admission may wait. */
   private enum Blocking { NO, TIMED, FOREVER }
@@ -117,7 +118,7 @@ public final class Engine<T> {
         : BufferStats.State.RUNNING;
     MemoryGate<T> gate = memory;
     int blocked = channel.blockedProducers() + (gate == null ? 0 : gate.waiting());
-    return telemetry.snapshot(state, channel.accepted(), blocked, keys);
+    return telemetry.snapshot(state, channel::accepted, blocked, keys);
   }
 
   /**
@@ -126,10 +127,12 @@ public final class Engine<T> {
    *
    * @param loop the loop body
    * @param keys live keys, for the final stats
+   * @param hooks the loop's periodic tasks, or null: close() called from one of their threads
+   *     starts the close and returns, as it does on the loop thread
    */
-  public void start(LoopBody loop, java.util.function.IntSupplier keys) {
+  public void start(LoopBody loop, java.util.function.IntSupplier keys, @Nullable Hooks hooks) {
+    this.hooks = hooks;
     start(() -> {
-      FlushScope.enter(telemetry); // inline flushes run here: a retry inside counts for this buffer
       loop.run();
       ended = true;
       telemetry.closed(stats(keys.getAsInt()));
@@ -412,7 +415,7 @@ public final class Engine<T> {
       memory.wakeAll();
     }
     Thread t = loopThread;
-    if (t == null || Thread.currentThread() == t) {
+    if (t == null || ownThread(t)) {
       return;
     }
     boolean interrupted = false;
@@ -427,6 +430,15 @@ public final class Engine<T> {
     if (interrupted) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /**
+   * Whether the caller runs on the loop thread or a periodic task's thread: waiting for the loop
+   * there would deadlock (the loop waits for a running task at close).
+   */
+  private boolean ownThread(Thread loop) {
+    Hooks h = hooks;
+    return Thread.currentThread() == loop || (h != null && h.onTaskThread());
   }
 
   /** How long close(timeout) waits, after giving up, for the loop to hand back what is left. */
@@ -452,7 +464,7 @@ public final class Engine<T> {
     if (t == null || body == null) {
       return new CloseResult<>(true, List.of(), false);
     }
-    if (Thread.currentThread() == t) {
+    if (ownThread(t)) {
       return new CloseResult<>(false, List.of(), true);
     }
     if (join(t, timeout)) {

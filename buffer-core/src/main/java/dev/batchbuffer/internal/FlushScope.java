@@ -3,9 +3,9 @@ package dev.batchbuffer.internal;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The telemetry of the buffer whose flushes run on this thread, so that middleware (a retry) can
- * count what it does without being handed the buffer. Set once when a loop thread or a flush
- * thread starts, so a flush pays nothing for it.
+ * The telemetry of the buffer whose flush function runs on this thread, so that middleware (a
+ * retry) can count what it does without being handed the buffer. Set around each call of a flush
+ * function only, so a retrying dead-letter writer called from {@code onFlushError} does not count.
  */
 public final class FlushScope {
   private static final ThreadLocal<@Nullable Telemetry<?>> CURRENT = new ThreadLocal<>();
@@ -30,11 +30,7 @@ public final class FlushScope {
    * @param outer the previous telemetry
    */
   public static void exit(@Nullable Telemetry<?> outer) {
-    if (outer == null) {
-      CURRENT.remove();
-    } else {
-      CURRENT.set(outer);
-    }
+    CURRENT.set(outer); // set, not remove: the thread's map entry is reused, nothing is allocated
   }
 
   /**

@@ -31,6 +31,8 @@ public final class Hooks {
   private final long[] periods;
   private final long[] next;
   private final @Nullable Thread[] running;
+  /** The hooks whose asynchronous task runs on this thread, if any. */
+  private static final ThreadLocal<@Nullable Hooks> TASK_OF = new ThreadLocal<>();
 
   /**
    * Creates the hooks of a loop; the first run of each is one period after this call.
@@ -118,7 +120,19 @@ public final class Hooks {
     }
     PeriodicTask task = specs[i].task();
     running[i] = Thread.ofVirtual().name(Thread.currentThread().getName() + "-periodic")
-        .start(() -> runNow(task));
+        .start(() -> {
+          TASK_OF.set(this);
+          runNow(task);
+        });
+  }
+
+  /**
+   * Returns whether the calling thread runs one of these hooks' asynchronous tasks.
+   *
+   * @return true on such a thread
+   */
+  public boolean onTaskThread() {
+    return TASK_OF.get() == this;
   }
 
   private void runNow(PeriodicTask task) {
@@ -133,9 +147,11 @@ public final class Hooks {
   }
 
   /**
-   * At close: runs each synchronous task once more and waits for running asynchronous ones.
+   * At close: runs each synchronous task once more and waits for running asynchronous ones. A task
+   * that closes its own buffer does not deadlock here: close() returns at once on a task thread.
    *
-   * @param runSync false when close gave up (nothing more should be done)
+   * @param runSync false when close gave up: nothing more runs, and running asynchronous tasks
+   *     are interrupted instead of awaited
    */
   public void finish(boolean runSync) {
     for (int i = 0; i < specs.length; i++) {
@@ -144,8 +160,13 @@ public final class Hooks {
       }
     }
     for (Thread t : running) {
-      if (t != null) {
+      if (t == null) {
+        continue;
+      }
+      if (runSync) {
         joinUninterruptibly(t);
+      } else {
+        t.interrupt(); // close(timeout) gave up: ask a running task to stop, do not wait for it
       }
     }
   }

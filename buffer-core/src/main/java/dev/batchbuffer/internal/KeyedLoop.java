@@ -53,6 +53,12 @@ public final class KeyedLoop<K, T> implements LoopBody {
   private final Map<K, BatchState<T>> batches = new HashMap<>();
   private final PriorityQueue<Deadline<T>> deadlines =
       new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
+  /**
+   * The same batches by when they took their first item, for the stats' oldest-item age (keys
+   * with different ages make the two orders differ). Stale entries are dropped as in deadlines.
+   */
+  private final PriorityQueue<Deadline<T>> arms =
+      new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
   private long nextSweep;
   /** batcher.aborting(), read once per burst rather than per item. */
   private boolean aborting;
@@ -109,7 +115,10 @@ public final class KeyedLoop<K, T> implements LoopBody {
     this.batcher = new Batcher<>(channel, time, problems,
         (state, items) -> flush.flush((K) Objects.requireNonNull(state.key), items), onReject,
         onFlushError, memory,
-        state -> deadlines.add(new Deadline<>(state.deadline, state, state.epoch)), telemetry);
+        state -> {
+          deadlines.add(new Deadline<>(state.deadline, state, state.epoch));
+          arms.add(new Deadline<>(state.armedAt, state, state.epoch));
+        }, telemetry);
     this.batcher.maxInFlight(maxInFlight);
     this.nextSweep = time.nanoTime() + idleNanos;
   }
@@ -137,7 +146,7 @@ public final class KeyedLoop<K, T> implements LoopBody {
       if (h != null && now - h.nextDue() >= 0) {
         h.runDue(now, batcher::awaitAllFlushes);
       }
-      BatchState<T> oldest = oldestLive();
+      BatchState<T> oldest = firstLive(arms);
       telemetry.waiting(bytesInBatches, oldest == null ? Telemetry.NONE : oldest.armedAt);
       if (n == FlushLoop.BURST) {
         continue;
@@ -252,15 +261,20 @@ public final class KeyedLoop<K, T> implements LoopBody {
 
   /** The live batch with the earliest deadline, dropping stale queue entries on the way. */
   private @Nullable BatchState<T> oldestLive() {
+    return firstLive(deadlines);
+  }
+
+  /** The head of {@code queue} that is still live, dropping stale entries on the way. */
+  private static <T> @Nullable BatchState<T> firstLive(PriorityQueue<Deadline<T>> queue) {
     for (; ; ) {
-      Deadline<T> d = deadlines.peek();
+      Deadline<T> d = queue.peek();
       if (d == null) {
         return null;
       }
       if (d.epoch == d.state.epoch && d.state.armed) {
         return d.state;
       }
-      deadlines.poll();
+      queue.poll();
     }
   }
 

@@ -12,7 +12,9 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.LongSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -59,6 +61,8 @@ public final class Telemetry<T> {
   private final long started;
   private final AtomicLongArray slots = new AtomicLongArray(SLOTS);
   private final LatencyHistogram latency = new LatencyHistogram();
+  /** The largest accepted count reported, so the exported counter never goes back. */
+  private final AtomicLong maxAccepted = new AtomicLong();
   /** The last few failures, copied on write (failures are rare). */
   private volatile List<FlushError> recentErrors = List.of();
 
@@ -136,10 +140,12 @@ public final class Telemetry<T> {
    */
   public void flushSettled(@Nullable Object key, int items, long bytes, FlushReason reason,
       long nanos, int failed, @Nullable Throwable error) {
-    add(FLUSHED, items - failed);
-    add(FAILED, failed);
+    // Out of "flushing" first, then into "flushed"/"failed": snapshot() reads them the other way
+    // round, so a settle it overlaps can make an item count in neither, never in both.
     add(FLUSHING_ITEMS, -items);
     add(FLUSHING_BYTES, -bytes);
+    add(FLUSHED, items - failed);
+    add(FAILED, failed);
     add(ACTIVE, -1);
     add(FLUSH_NANOS, nanos);
     if (nanos > slots.get(FLUSH_MAX)) {
@@ -293,22 +299,24 @@ public final class Telemetry<T> {
    * Takes a snapshot.
    *
    * @param state the buffer's state
-   * @param claimed elements the channel has accepted (items and flush requests)
+   * @param claimed reads how many elements the channel has accepted (items and flush requests)
    * @param producersBlocked producers waiting for room
    * @param keys live keys, or 0
    * @return the stats
    */
-  public BufferStats snapshot(BufferStats.State state, long claimed, int producersBlocked,
+  public BufferStats snapshot(BufferStats.State state, LongSupplier claimed, int producersBlocked,
       int keys) {
     long now = time.nanoTime();
-    // Read the counters items move out of before the ones they move into, and `claimed` last,
-    // so no item is counted twice (derived values are clamped at 0 for the rest).
-    long flushing = slots.get(FLUSHING_ITEMS);
+    // Read where items end up before where they pass through, and the accepted count last: each
+    // counter only grows, so no item is counted twice (derived values are clamped at 0).
     long flushed = slots.get(FLUSHED);
     long failed = slots.get(FAILED);
     long rejected = slots.get(REJECTED);
     long undelivered = slots.get(UNDELIVERED);
-    long accepted = claimed - slots.get(REQUESTS);
+    long flushing = slots.get(FLUSHING_ITEMS);
+    // A flush() request is counted a moment after it claims its slot; never let accepted go back.
+    long accepted = maxAccepted.accumulateAndGet(claimed.getAsLong() - slots.get(REQUESTS),
+        Math::max);
     long waiting = Math.max(0, accepted - flushed - failed - rejected - undelivered - flushing);
     Map<FlushReason, Long> reasons = new EnumMap<>(FlushReason.class);
     for (FlushReason r : REASON_VALUES) {

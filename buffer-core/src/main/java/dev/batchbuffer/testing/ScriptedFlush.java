@@ -96,8 +96,9 @@ public final class ScriptedFlush<T> implements FlushFunc<T> {
     }
     List<Integer> failedIndexes = step.failedIndexes();
     if (thrown != null && failedIndexes != null) {
-      thrown = new PartialFlushException(
-          failedIndexes.stream().filter(i -> i < batch.size()).toList(), thrown);
+      List<Integer> inBatch = failedIndexes.stream().filter(i -> i < batch.size()).toList();
+      // No index within this batch: nothing failed, so the call succeeds.
+      thrown = inBatch.isEmpty() ? null : new PartialFlushException(inBatch, thrown);
     }
     Exception failure = thrown;
     monitor.update(() -> {
@@ -231,7 +232,8 @@ public final class ScriptedFlush<T> implements FlushFunc<T> {
 
     /**
      * The next call fails only the items at {@code indexes} (those within its batch), by throwing
-     * a {@link PartialFlushException} with {@code cause}; the other items are delivered.
+     * a {@link PartialFlushException} with {@code cause}; the other items are delivered. If no
+     * index falls within the batch, the call succeeds.
      *
      * @param cause the cause of the partial failure
      * @param indexes positions in the batch

@@ -56,6 +56,15 @@ class ScriptedFlushTest {
   }
 
   @Test
+  void failItemsWithNoIndexInTheBatchSucceeds() throws Exception {
+    ScriptedFlush<String> flush = ScriptedFlush.<String>builder()
+        .failItems(new IOException("throttled"), 5).build();
+    flush.flush(List.of("a", "b"));
+    assertThat(flush.calls()).singleElement().satisfies(c -> assertThat(c.succeeded()).isTrue());
+    assertThat(flush.delivered()).containsExactly("a", "b");
+  }
+
+  @Test
   void awaitThenSucceedHoldsTheCallUntilTheGateOpens() throws Exception {
     CountDownLatch gate = new CountDownLatch(1);
     ScriptedFlush<String> flush = ScriptedFlush.<String>builder().awaitThenSucceed(gate).build();

@@ -47,19 +47,19 @@ public final class Events {
    *
    * @param event what {@link #beginFlush} returned, non-null
    * @param buffer the buffer's name
-   * @param key the batch's key, or null
+   * @param key the batch's key, rendered (empty for none)
    * @param items the batch's size
    * @param bytes its weight
    * @param reason why it was flushed
    * @param outcome ok, failed or partial
    */
-  public static void commitFlush(Object event, String buffer, @Nullable Object key, int items,
+  public static void commitFlush(Object event, String buffer, String key, int items,
       long bytes, String reason, String outcome) {
     FlushEvent e = (FlushEvent) event;
     e.end();
     if (e.shouldCommit()) {
       e.buffer = buffer;
-      e.key = key == null ? "" : String.valueOf(key);
+      e.key = key;
       e.items = items;
       e.bytes = bytes;
       e.reason = reason;
