@@ -39,6 +39,10 @@ public class PolicyCostBenchmark {
     @Param({"count", "countAndBytes", "countAndFlatBytes"})
     public String policy = "count";
 
+    /** The channel's size: the workload's 200, or more to see whether full-channel waits matter. */
+    @Param({"200"})
+    public int channel = AddFlushBenchmark.CHANNEL;
+
     Buffer<Long> buffer;
 
     @Setup(Level.Iteration)
@@ -56,7 +60,7 @@ public class PolicyCostBenchmark {
             64L * AddFlushBenchmark.CAPACITY));
       };
       buffer = Buffer.start(Config.builder(this::flush).policy(chosen)
-          .chanSize(AddFlushBenchmark.CHANNEL).flushInterval(AddFlushBenchmark.LINGER).build());
+          .chanSize(channel).flushInterval(AddFlushBenchmark.LINGER).build());
     }
 
     @TearDown(Level.Iteration)
