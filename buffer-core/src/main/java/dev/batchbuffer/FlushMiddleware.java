@@ -177,7 +177,7 @@ public interface FlushMiddleware<T> {
           worker.interrupt();
           throw new InterruptedException();
         }
-        time.parkNanos(call, left);
+        time.parkUntil(call, deadline);
       }
       try {
         call.get();

@@ -42,6 +42,24 @@ public interface TimeSource {
   void parkNanos(Object blocker, long nanos);
 
   /**
+   * Parks the calling thread until this source's time reaches {@code deadline}, it is unparked, it
+   * is interrupted, or for no reason at all. Callers re-check their condition and the time. The
+   * default parks for {@code deadline - nanoTime()}; a source whose time can jump (a manual clock)
+   * overrides it, so that a jump between the caller's reading of the time and its parking is never
+   * missed.
+   *
+   * @param blocker the object the thread waits on, for diagnostics
+   * @param deadline the time, in this source's nanoseconds, to wait until; returns at once if it
+   *     has passed
+   */
+  default void parkUntil(Object blocker, long deadline) {
+    long nanos = deadline - nanoTime();
+    if (nanos > 0) {
+      parkNanos(blocker, nanos);
+    }
+  }
+
+  /**
    * Returns the time source backed by {@link System#nanoTime()} and
    * {@link java.util.concurrent.locks.LockSupport}.
    *

@@ -66,4 +66,30 @@ class ManualTimeSourceTest {
     time.parkNanos(this, -5);
     assertThat(time.waiters()).isZero();
   }
+
+  @Test
+  void parkUntilDoesNotMissAnAdvanceMadeBeforeItParks() {
+    ManualTimeSource time = new ManualTimeSource();
+    long deadline = time.nanoTime() + TimeUnit.SECONDS.toNanos(2); // the caller reads the time...
+    time.advance(Duration.ofSeconds(3)); // ...the test jumps past its deadline before it parks...
+    time.parkUntil(this, deadline); // ...and it returns at once instead of waiting 2 s more
+    assertThat(time.waiters()).isZero();
+  }
+
+  @Test
+  void parkUntilWaitsForAnAdvanceThatReachesTheDeadline() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    long deadline = time.nanoTime() + 1_000;
+    Thread parked = Thread.ofVirtual().start(() -> {
+      while (time.nanoTime() - deadline < 0) {
+        time.parkUntil(this, deadline);
+      }
+    });
+    await().until(() -> time.timedWaiters() == 1);
+    time.advance(999, TimeUnit.NANOSECONDS);
+    await().until(() -> time.timedWaiters() == 1);
+    assertThat(parked.isAlive()).isTrue();
+    time.advance(1, TimeUnit.NANOSECONDS);
+    parked.join();
+  }
 }

@@ -231,11 +231,10 @@ public final class Channel<E> extends ChannelFields.Pad4 {
           throw new InterruptedException();
         }
         if (timed) {
-          long remaining = deadline - time.nanoTime();
-          if (remaining <= 0) {
+          if (deadline - time.nanoTime() <= 0) {
             return FULL;
           }
-          time.parkNanos(this, remaining);
+          time.parkUntil(this, deadline);
         } else {
           time.park(this);
         }
@@ -301,10 +300,10 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * timeout passes, or spuriously. Consumer only.
    *
    * @param minItems how many waiting items make a wake-up worth it, in {@code [1, bound]}
-   * @param timed whether to give up after {@code nanos}
-   * @param nanos the longest wait, if timed
+   * @param timed whether to give up at {@code deadline}
+   * @param deadline when to stop waiting, in the time source's nanoseconds, if timed
    */
-  public void await(int minItems, boolean timed, long nanos) {
+  public void await(int minItems, boolean timed, long deadline) {
     long target = (long) CONSUMER_INDEX.getOpaque(this) + minItems;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       long p = producerIndex;
@@ -317,7 +316,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     long p = producerIndex;
     if (p >= 0 && p < target) {
       if (timed) {
-        time.parkNanos(this, nanos);
+        time.parkUntil(this, deadline);
       } else {
         time.park(this);
       }

@@ -161,17 +161,26 @@ public final class FlushLoop<T> implements LoopBody {
     }
     Hooks h = hooks;
     if (batch.armed || h != null) {
+      // Absolute times: a clock that jumps after `now` was read can only make the wait shorter.
       long now = time.nanoTime();
-      long remaining = batch.armed ? Math.min(batch.deadline - now, recheck) : Long.MAX_VALUE;
-      if (h != null) {
-        remaining = Math.min(remaining, h.nextDue() - now);
+      long wake = h != null ? h.nextDue() : batch.deadline;
+      if (batch.armed) {
+        wake = earlier(wake, batch.deadline);
+        if (recheck != Long.MAX_VALUE) {
+          wake = earlier(wake, now + recheck);
+        }
       }
-      if (remaining > 0) {
-        channel.await(minItems, true, remaining);
+      if (wake - now > 0) {
+        channel.await(minItems, true, wake);
       }
     } else {
       channel.await(minItems, false, 0L);
     }
+  }
+
+  /** The earlier of two times of the loop's clock, compared by difference (they may wrap). */
+  static long earlier(long a, long b) {
+    return a - b < 0 ? a : b;
   }
 
   /**

@@ -301,21 +301,26 @@ public final class KeyedLoop<K, T> implements LoopBody {
 
   private void park(long now) {
     FlushLoop.clearStrayInterrupt(problems);
+    // Absolute times, as in FlushLoop: a clock that jumps after `now` can only shorten the wait.
     BatchState<T> next = oldestLive();
-    long wake = Long.MAX_VALUE;
+    boolean timed = false;
+    long wake = 0;
     if (next != null) {
-      wake = next.deadline - now;
+      wake = next.deadline;
+      timed = true;
     }
     if (!batches.isEmpty()) {
-      wake = Math.min(wake, nextSweep - now);
+      wake = timed ? FlushLoop.earlier(wake, nextSweep) : nextSweep;
+      timed = true;
     }
     Hooks h = hooks;
     if (h != null) {
-      wake = Math.min(wake, h.nextDue() - now);
+      wake = timed ? FlushLoop.earlier(wake, h.nextDue()) : h.nextDue();
+      timed = true;
     }
-    if (wake == Long.MAX_VALUE) {
+    if (!timed) {
       channel.await(1, false, 0L);
-    } else if (wake > 0) {
+    } else if (wake - now > 0) {
       channel.await(1, true, wake);
     }
   }

@@ -108,11 +108,10 @@ public final class MemoryGate<T> {
           throw new InterruptedException();
         }
         if (timed) {
-          long remaining = deadline - time.nanoTime();
-          if (remaining <= 0) {
+          if (deadline - time.nanoTime() <= 0) {
             return false;
           }
-          time.parkNanos(this, remaining);
+          time.parkUntil(this, deadline);
         } else {
           time.park(this);
         }

@@ -19,7 +19,7 @@ public final class Waits {
       if (Thread.interrupted()) {
         throw new InterruptedException();
       }
-      time.parkNanos(Waits.class, left);
+      time.parkUntil(Waits.class, deadline);
     }
     if (Thread.interrupted()) {
       throw new InterruptedException();

@@ -122,11 +122,22 @@ public final class ManualTimeSource implements TimeSource {
 
   @Override
   public void parkNanos(Object blocker, long nanos) {
-    if (nanos <= 0) {
-      return;
+    if (nanos > 0) {
+      parkUntil(blocker, now.get() + nanos);
     }
+  }
+
+  /**
+   * Parks until this source's time reaches {@code deadline}, or an {@link #advance} wakes the
+   * thread. The deadline is absolute, so an advance between the caller's reading of the time and
+   * this call is never missed: the caller wakes as soon as the deadline has passed.
+   *
+   * @param blocker the object the thread waits on, for diagnostics
+   * @param deadline the time to wait until
+   */
+  @Override
+  public void parkUntil(Object blocker, long deadline) {
     Thread me = Thread.currentThread();
-    long deadline = now.get() + nanos;
     parked.put(me, Boolean.TRUE);
     try {
       // Registered before the check: an advance after it unparks us, so no wake-up is lost.

@@ -61,7 +61,7 @@ class ChannelTest {
         Long e = ch.poll();
         if (e == null) {
           ch.signalProducers();
-          ch.await(1, true, TimeUnit.MILLISECONDS.toNanos(10));
+          ch.await(1, true, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10));
         } else {
           received.add(e);
         }
