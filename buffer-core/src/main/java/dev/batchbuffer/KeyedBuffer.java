@@ -419,8 +419,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @throws IllegalArgumentException if {@code period} is out of range
      */
     public Builder<K, T> periodic(Duration period, PeriodicTask task) {
-      periodic.add(new Hooks.Spec(Checks.interval("period", period),
-          Objects.requireNonNull(task, "task must not be null"), false));
+      periodic.add(new Hooks.Spec(period, task, false));
       return this;
     }
 
@@ -434,8 +433,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @throws IllegalArgumentException if {@code period} is out of range
      */
     public Builder<K, T> periodicAsync(Duration period, PeriodicTask task) {
-      periodic.add(new Hooks.Spec(Checks.interval("period", period),
-          Objects.requireNonNull(task, "task must not be null"), true));
+      periodic.add(new Hooks.Spec(period, task, true));
       return this;
     }
 

@@ -173,8 +173,7 @@ public final class Options<T> {
      * @throws IllegalArgumentException if {@code period} is out of range
      */
     public Builder<T> periodic(Duration period, PeriodicTask task) {
-      periodic.add(new Hooks.Spec(Checks.interval("period", period),
-          Objects.requireNonNull(task, "task must not be null"), false));
+      periodic.add(new Hooks.Spec(period, task, false));
       return this;
     }
 
@@ -189,8 +188,7 @@ public final class Options<T> {
      * @throws IllegalArgumentException if {@code period} is out of range
      */
     public Builder<T> periodicAsync(Duration period, PeriodicTask task) {
-      periodic.add(new Hooks.Spec(Checks.interval("period", period),
-          Objects.requireNonNull(task, "task must not be null"), true));
+      periodic.add(new Hooks.Spec(period, task, true));
       return this;
     }
 

@@ -39,13 +39,7 @@ class JfrEventsTest {
       buffer.add("a");
       await().atMost(WAIT).until(() -> buffer.stats().flushesInFlight() == 1);
       buffer.add("b");
-      Thread producer = Thread.ofVirtual().start(() -> {
-        try {
-          buffer.add("c");
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      });
+      Thread producer = Async.adding("producer", buffer, "c");
       await().atMost(WAIT).until(() -> buffer.stats().producersBlocked() == 1);
       gate.countDown();
       producer.join();

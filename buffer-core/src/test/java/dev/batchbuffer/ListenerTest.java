@@ -119,13 +119,7 @@ class ListenerTest {
     buffer.add("a");
     await().atMost(WAIT).until(() -> buffer.stats().flushesInFlight() == 1);
     buffer.add("b");
-    Thread producer = Thread.ofVirtual().name("producer-1").start(() -> {
-      try {
-        buffer.add("c");
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    Thread producer = Async.adding("producer-1", buffer, "c");
     await().atMost(WAIT).until(() -> recorder.events.contains("blocked"));
     gate.countDown();
     producer.join();

@@ -418,18 +418,7 @@ public final class Engine<T> {
     if (t == null || ownThread(t)) {
       return;
     }
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        t.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
+    Waits.joinUninterruptibly(t);
   }
 
   /**

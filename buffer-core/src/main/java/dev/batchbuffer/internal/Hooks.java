@@ -4,6 +4,7 @@ import dev.batchbuffer.PeriodicTask;
 import dev.batchbuffer.TimeSource;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -23,7 +24,17 @@ public final class Hooks {
    * @param task what it runs
    * @param async whether it runs off the loop
    */
-  public record Spec(Duration period, PeriodicTask task, boolean async) {}
+  public record Spec(Duration period, PeriodicTask task, boolean async) {
+    /**
+     * Checks the period and the task, as both builders need.
+     *
+     * @throws IllegalArgumentException if the period is not in {@code (0, MAX_FLUSH_INTERVAL]}
+     */
+    public Spec {
+      Checks.interval("period", period);
+      Objects.requireNonNull(task, "task must not be null");
+    }
+  }
 
   private final Problems problems;
   private final Telemetry<?> telemetry;
@@ -164,25 +175,10 @@ public final class Hooks {
         continue;
       }
       if (runSync) {
-        joinUninterruptibly(t);
+        Waits.joinUninterruptibly(t);
       } else {
         t.interrupt(); // close(timeout) gave up: ask a running task to stop, do not wait for it
       }
-    }
-  }
-
-  private static void joinUninterruptibly(Thread t) {
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        t.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
     }
   }
 }

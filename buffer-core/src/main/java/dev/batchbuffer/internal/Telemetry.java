@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.jspecify.annotations.Nullable;
 
@@ -40,14 +41,12 @@ public final class Telemetry<T> {
   private static final int ACTIVE = 10;
   private static final int BATCH_MIN = 11;
   private static final int BATCH_MAX = 12;
-  private static final int BATCH_ITEMS = 13;
-  private static final int BATCHES = 14;
-  private static final int FLUSH_NANOS = 15;
-  private static final int FLUSH_MAX = 16;
-  private static final int OLDEST_AT = 17;
-  private static final int LISTENER_ERRORS = 18; // any thread
-  private static final int HOOK_ERRORS = 19; // any thread
-  private static final int REASONS = 20;
+  private static final int FLUSH_NANOS = 13;
+  private static final int FLUSH_MAX = 14;
+  private static final int OLDEST_AT = 15;
+  private static final int LISTENER_ERRORS = 16; // any thread
+  private static final int HOOK_ERRORS = 17; // any thread
+  private static final int REASONS = 18;
   private static final FlushReason[] REASON_VALUES = FlushReason.values();
   private static final int SLOTS = REASONS + REASON_VALUES.length;
 
@@ -122,8 +121,6 @@ public final class Telemetry<T> {
     if (items > slots.get(BATCH_MAX)) {
       slots.lazySet(BATCH_MAX, items);
     }
-    add(BATCH_ITEMS, items);
-    add(BATCHES, 1);
   }
 
   /**
@@ -160,18 +157,9 @@ public final class Telemetry<T> {
       errors.add(new FlushError(Instant.now(), items, failed, reason, error));
       recentErrors = List.copyOf(errors);
     }
-    BufferListener<? super T> l = listener;
-    if (l != null) {
+    if (listener != null) {
       FlushInfo info = new FlushInfo(name, key, items, bytes, reason, Duration.ofNanos(nanos), failed);
-      try {
-        if (error == null) {
-          l.flushed(info);
-        } else {
-          l.flushFailed(info, error);
-        }
-      } catch (Throwable t) {
-        listenerFailed(t);
-      }
+      tell(error == null ? l -> l.flushed(info) : l -> l.flushFailed(info, error));
     }
   }
 
@@ -182,13 +170,8 @@ public final class Telemetry<T> {
    */
   public void rejected(T item) {
     add(REJECTED, 1);
-    BufferListener<? super T> l = listener;
-    if (l != null) {
-      try {
-        l.rejected(name, item);
-      } catch (Throwable t) {
-        listenerFailed(t);
-      }
+    if (listener != null) {
+      tell(l -> l.rejected(name, item));
     }
   }
 
@@ -247,14 +230,7 @@ public final class Telemetry<T> {
 
   /** A producer is about to wait for room. Producer's thread. */
   public void producerBlocked() {
-    BufferListener<? super T> l = listener;
-    if (l != null) {
-      try {
-        l.producerBlocked(name);
-      } catch (Throwable t) {
-        listenerFailed(t);
-      }
-    }
+    tell(l -> l.producerBlocked(name));
   }
 
   /**
@@ -263,14 +239,7 @@ public final class Telemetry<T> {
    * @param nanos how long it waited
    */
   public void producerUnblocked(long nanos) {
-    BufferListener<? super T> l = listener;
-    if (l != null) {
-      try {
-        l.producerUnblocked(name, Duration.ofNanos(nanos));
-      } catch (Throwable t) {
-        listenerFailed(t);
-      }
-    }
+    tell(l -> l.producerUnblocked(name, Duration.ofNanos(nanos)));
   }
 
   /**
@@ -279,20 +248,22 @@ public final class Telemetry<T> {
    * @param stats the final stats
    */
   public void closed(BufferStats stats) {
-    BufferListener<? super T> l = listener;
-    if (l != null) {
-      try {
-        l.closed(stats);
-      } catch (Throwable t) {
-        listenerFailed(t);
-      }
-    }
+    tell(l -> l.closed(stats));
   }
 
-  private void listenerFailed(Throwable t) {
-    Problems.rethrowIfFatal(t);
-    slots.getAndIncrement(LISTENER_ERRORS);
-    problems.report(Problems.Kind.LISTENER_FAILED, "a BufferListener method threw; ignored", t);
+  /** Tells the listener, if any; what it throws is counted and logged, never passed on. */
+  private void tell(Consumer<BufferListener<? super T>> event) {
+    BufferListener<? super T> l = listener;
+    if (l == null) {
+      return;
+    }
+    try {
+      event.accept(l);
+    } catch (Throwable t) {
+      Problems.rethrowIfFatal(t);
+      slots.getAndIncrement(LISTENER_ERRORS);
+      problems.report(Problems.Kind.LISTENER_FAILED, "a BufferListener method threw; ignored", t);
+    }
   }
 
   /**
@@ -319,10 +290,12 @@ public final class Telemetry<T> {
         Math::max);
     long waiting = Math.max(0, accepted - flushed - failed - rejected - undelivered - flushing);
     Map<FlushReason, Long> reasons = new EnumMap<>(FlushReason.class);
+    long batches = 0; // every flush started counts once under its reason
     for (FlushReason r : REASON_VALUES) {
-      reasons.put(r, slots.get(slotOf(r)));
+      long n = slots.get(slotOf(r));
+      reasons.put(r, n);
+      batches += n;
     }
-    long batches = slots.get(BATCHES);
     long max = slots.get(FLUSH_MAX);
     long oldestAt = slots.get(OLDEST_AT);
     return new BufferStats(name, state, Duration.ofNanos(Math.max(0, now - started)),
@@ -330,7 +303,7 @@ public final class Telemetry<T> {
         Math.max(0, slots.get(FLUSHING_BYTES)), accepted, flushed, failed, rejected,
         slots.get(RETRIED), undelivered, slots.get(REFUSED), reasons,
         batches == 0 ? 0 : (int) slots.get(BATCH_MIN),
-        batches == 0 ? 0 : (double) slots.get(BATCH_ITEMS) / batches,
+        batches == 0 ? 0 : (double) (flushed + failed + flushing) / batches,
         (int) slots.get(BATCH_MAX),
         Duration.ofNanos(latency.quantile(0.50, max)),
         Duration.ofNanos(latency.quantile(0.99, max)),
