@@ -1,8 +1,8 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Engine;
-import dev.batchbuffer.internal.FlushLoop;
-import dev.batchbuffer.internal.Hooks;
+import dev.batchbuffer.internal.Limits;
+import dev.batchbuffer.internal.Loop;
 import dev.batchbuffer.internal.PolicyFace;
 import java.time.Duration;
 import java.util.Objects;
@@ -42,20 +42,19 @@ public final class Buffer<T> implements AutoCloseable {
   private Buffer(Config<T> config, Options<? super T> options) {
     String given = options.name();
     String name = given != null ? given : "batchbuffer-" + SEQUENCE.incrementAndGet();
-    TimeSource time = options.timeSource();
-    FlushPolicy<T> policy = PolicyFace.policyOf(config);
+    FlushPolicy<T> admission = PolicyFace.admissionPolicyOf(config);
     Weigher<? super T> failFast = null;
     long failFastLimit = Long.MAX_VALUE;
-    if (policy != null && policy.oversize() == Oversize.FAIL_FAST && policy.weigher() != null) {
-      failFast = policy.weigher();
-      failFastLimit = policy.maxItemBytes();
+    if (admission != null && admission.oversize() == Oversize.FAIL_FAST) {
+      failFast = admission.weigher();
+      failFastLimit = admission.maxItemBytes();
     }
-    this.engine = new Engine<>(name, time, config.chanSize(), options.memoryWeigher(),
-        options.maxBufferedBytes(), failFast, failFastLimit, options.listener());
-    Hooks hooks = Hooks.of(options.periodic(), time, engine.problems(), engine.telemetry());
-    FlushLoop<T> loop = new FlushLoop<>(config, engine.channel(), time, engine.problems(),
-        engine.memory(), options.maxInFlight(), engine.telemetry(), hooks);
-    engine.start(loop, () -> 0, hooks);
+    FlushFunc<T> flush = config.flush();
+    this.engine = new Engine<>(new Engine.Setup<>(name, options.timeSource(), config.chanSize(),
+        options.memoryWeigher(), options.maxBufferedBytes(), failFast, failFastLimit,
+        options.listener(), options.periodic(), options.maxInFlight(), config.onReject(),
+        config.onFlushError()), (key, batch) -> flush.flush(batch), false);
+    engine.start(Loop.of(engine, Limits.of(config)));
   }
 
   /**
@@ -184,7 +183,7 @@ public final class Buffer<T> implements AutoCloseable {
    * @return the stats
    */
   public BufferStats stats() {
-    return engine.stats(0);
+    return engine.stats();
   }
 
   /**

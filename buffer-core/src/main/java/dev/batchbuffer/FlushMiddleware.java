@@ -2,7 +2,7 @@ package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Breaker;
 import dev.batchbuffer.internal.Checks;
-import dev.batchbuffer.internal.FlushScope;
+import dev.batchbuffer.internal.Dispatcher;
 import dev.batchbuffer.internal.Telemetry;
 import dev.batchbuffer.internal.TokenBucket;
 import dev.batchbuffer.internal.Waits;
@@ -13,6 +13,7 @@ import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A decorator of a {@link FlushFunc}: retry, timeout, rate limit, circuit breaker, or your own.
@@ -71,7 +72,11 @@ public interface FlushMiddleware<T> {
    * Retries failed flushes by {@code policy}, waiting on {@code time}. A {@link PartialFlushException}
    * retries only its failed items, in their original order; the others are done. When the attempts
    * or the time run out, or a failure is not retryable, the last failure is thrown: for a partial
-   * failure, a {@link PartialFlushException} whose indexes point into the original batch.
+   * failure, a {@link PartialFlushException} whose indexes point into the original batch. An
+   * interrupt during a backoff ends the retries at once (the buffer's {@code close(timeout)} sends
+   * one): if some items were already delivered, a {@link PartialFlushException} naming only the
+   * others is thrown (its cause is the {@link InterruptedException}), never a failure of the whole
+   * batch.
    *
    * @param policy attempts, backoff and what to retry
    * @param time the clock of the backoff
@@ -124,8 +129,19 @@ public interface FlushMiddleware<T> {
           }
           throw new PartialFlushException(original, failure.getCause() != null ? failure.getCause() : failure);
         }
-        Waits.sleep(time, delay);
-        Telemetry<?> telemetry = FlushScope.current();
+        try {
+          Waits.sleep(time, delay);
+        } catch (InterruptedException interrupted) {
+          if (positions == null) {
+            throw interrupted; // nothing was delivered yet: the whole batch is pending
+          }
+          List<Integer> original = new ArrayList<>(positions.length);
+          for (int p : positions) {
+            original.add(p);
+          }
+          throw new PartialFlushException(original, interrupted);
+        }
+        Telemetry<?> telemetry = Dispatcher.flushingTelemetry();
         if (telemetry != null) {
           telemetry.retried(pending.size());
         }
@@ -135,12 +151,18 @@ public interface FlushMiddleware<T> {
 
   /**
    * Fails a flush that has not returned within {@code limit}: the call runs on a virtual thread,
-   * which is interrupted at the limit, and {@link FlushTimeoutException} is thrown, so a hung
-   * backend becomes a reported failure instead of a stuck buffer. A call that ignores the interrupt
-   * keeps its virtual thread until it returns.
+   * which is interrupted at the limit, so a hung backend becomes a reported failure instead of a
+   * stuck buffer. After the interrupt the call gets {@link #TIMEOUT_GRACE} (on {@code time}) to
+   * say what it did: if it returns, its own outcome counts (a success is a success; a
+   * {@link PartialFlushException}, such as an interrupted {@link #retry}'s, keeps the items
+   * already delivered, with a {@link FlushTimeoutException} as its cause); if not,
+   * {@link FlushTimeoutException} fails the whole batch, and a call that ignores the interrupt keeps
+   * its virtual thread until it returns. An interrupt of the caller (the buffer's
+   * {@code close(timeout)}) is passed on to the call the same way. The call's thread counts as the
+   * buffer's own: {@code close()} there returns at once.
    *
    * @param limit the longest a call may take
-   * @param time the clock of the limit
+   * @param time the clock of the limit and the grace
    * @param <T> the item type
    * @return the middleware
    */
@@ -148,16 +170,11 @@ public interface FlushMiddleware<T> {
     Checks.interval("limit", limit);
     Objects.requireNonNull(time, "time must not be null");
     long limitNanos = limit.toNanos();
+    long graceNanos = TIMEOUT_GRACE.toNanos();
     return next -> batch -> {
       Thread caller = Thread.currentThread();
-      Telemetry<?> scope = FlushScope.current();
       FutureTask<Void> call = new FutureTask<>(() -> {
-        Telemetry<?> outer = FlushScope.enter(scope); // a retry inside still counts
-        try {
-          next.flush(batch);
-        } finally {
-          FlushScope.exit(outer);
-        }
+        next.flush(batch);
         return null;
       }) {
         @Override
@@ -165,33 +182,73 @@ public interface FlushMiddleware<T> {
           java.util.concurrent.locks.LockSupport.unpark(caller);
         }
       };
-      Thread worker = Thread.ofVirtual().name(caller.getName() + "-flush").start(call);
+      Thread worker = Dispatcher.startWorker(caller.getName() + "-timeout", call);
       long deadline = time.nanoTime() + limitNanos;
+      boolean interrupted = false;
       while (!call.isDone()) {
-        long left = deadline - time.nanoTime();
-        if (left <= 0) {
-          worker.interrupt();
-          throw new FlushTimeoutException(limit, batch.size());
+        if (deadline - time.nanoTime() <= 0) {
+          break;
         }
         if (Thread.interrupted()) {
-          worker.interrupt();
-          throw new InterruptedException();
+          interrupted = true;
+          break;
         }
         time.parkUntil(call, deadline);
       }
-      try {
-        call.get();
-      } catch (ExecutionException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof Exception ex) {
-          throw ex;
+      if (!call.isDone()) {
+        worker.interrupt();
+        long graceEnd = time.nanoTime() + graceNanos;
+        while (!call.isDone() && graceEnd - time.nanoTime() > 0) {
+          time.parkUntil(call, graceEnd);
+          interrupted |= Thread.interrupted();
         }
-        if (cause instanceof Error err) {
-          throw err;
+        if (!call.isDone()) {
+          if (interrupted) {
+            throw new InterruptedException("interrupted while the flush of " + batch.size()
+                + " items ran; it did not return within " + TIMEOUT_GRACE);
+          }
+          throw new FlushTimeoutException(limit, batch.size());
         }
-        throw e;
+        Exception failure = failureOf(call);
+        if (failure == null) {
+          return; // it finished the write as it was interrupted
+        }
+        if (interrupted) {
+          throw failure;
+        }
+        if (failure instanceof PartialFlushException partial) {
+          throw new PartialFlushException(partial.failedIndexes(),
+              new FlushTimeoutException(limit, batch.size(), partial));
+        }
+        throw new FlushTimeoutException(limit, batch.size(), failure);
+      }
+      Exception failure = failureOf(call);
+      if (failure != null) {
+        throw failure;
       }
     };
+  }
+
+  /**
+   * How long {@link #timeout} waits, after interrupting a call, for it to return its own outcome.
+   */
+  Duration TIMEOUT_GRACE = Duration.ofMillis(100);
+
+  /** What a finished call threw, as an exception (an Error is rethrown as is). */
+  private static @Nullable Exception failureOf(FutureTask<Void> call) throws InterruptedException {
+    try {
+      call.get();
+      return null;
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof Exception ex) {
+        return ex;
+      }
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      return e;
+    }
   }
 
   /**
@@ -242,15 +299,9 @@ public interface FlushMiddleware<T> {
     Objects.requireNonNull(time, "time must not be null");
     Breaker breaker = new Breaker(failureThreshold, coolDown.toNanos(), time);
     return next -> batch -> {
-      for (; ; ) {
-        long wait = breaker.permit();
-        if (wait == 0) {
-          break;
-        }
-        if (!waitWhileOpen) {
-          throw new CircuitOpenException(failureThreshold, wait);
-        }
-        Waits.sleep(time, wait);
+      long wait = breaker.acquire(waitWhileOpen);
+      if (wait != 0) {
+        throw new CircuitOpenException(failureThreshold, wait);
       }
       boolean ok = false;
       try {

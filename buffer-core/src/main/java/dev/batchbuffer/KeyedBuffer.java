@@ -4,7 +4,7 @@ import dev.batchbuffer.internal.Checks;
 import dev.batchbuffer.internal.Defaults;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.Hooks;
-import dev.batchbuffer.internal.KeyedLoop;
+import dev.batchbuffer.internal.Loop;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,18 +48,17 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   public static final Duration DEFAULT_KEY_IDLE_TIMEOUT = Duration.ofMinutes(1);
 
   private final Engine<T> engine;
-  private final KeyedLoop<K, T> loop;
 
+  @SuppressWarnings("unchecked")
   private KeyedBuffer(Builder<K, T> b) {
     String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
-    this.engine = new Engine<>(name, b.timeSource, b.chanSize, b.memoryWeigher, b.maxBufferedBytes,
-        null, Long.MAX_VALUE, b.listener);
-    Hooks hooks = Hooks.of(b.periodic, b.timeSource, engine.problems(), engine.telemetry());
-    this.loop = new KeyedLoop<>(engine.channel(), b.timeSource, engine.problems(), engine.memory(),
-        b.keyOf, b.policyOf, b.flushInterval, b.flush, b.onReject, b.onFlushError, b.maxKeys,
-        b.maxBufferedItems, b.keyIdleTimeout, b.maxInFlight, engine.telemetry(), hooks);
-    KeyedLoop<K, T> l = loop;
-    engine.start(l, l::keys, hooks);
+    KeyedFlushFunc<K, T> flush = b.flush;
+    this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
+        b.maxBufferedBytes, null, Long.MAX_VALUE, b.listener, b.periodic, b.maxInFlight,
+        b.onReject, b.onFlushError),
+        (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), true);
+    engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
+        b.maxKeys, b.maxBufferedItems, b.keyIdleTimeout)));
   }
 
   /**
@@ -162,7 +161,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
    * @return the live key count
    */
   public int liveKeys() {
-    return loop.keys();
+    return engine.keys();
   }
 
   /**
@@ -182,7 +181,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
    * @return the stats
    */
   public BufferStats stats() {
-    return engine.stats(loop.keys());
+    return engine.stats();
   }
 
   /**
@@ -207,7 +206,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   @Override
   public String toString() {
     return "KeyedBuffer[" + engine.name() + (engine.isClosed() ? ", closed" : ", running")
-        + ", keys=" + loop.keys() + ", itemsInChannel=" + engine.itemsInChannel() + "]";
+        + ", keys=" + engine.keys() + ", itemsInChannel=" + engine.itemsInChannel() + "]";
   }
 
   /**

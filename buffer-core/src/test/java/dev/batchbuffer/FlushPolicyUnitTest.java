@@ -151,7 +151,7 @@ class FlushPolicyUnitTest {
     }
     assertThat(ledger.rejected).containsExactly("toolong");
     assertThat(ledger.flushed.batches()).containsExactly(List.of("ab", "cd"));
-    assertThat(RecordingLoggerFinder.linesContaining("oversize-probe: an item of 7 bytes is above"))
+    assertThat(RecordingLoggerFinder.linesContaining("oversize-probe: the item weighs 7 bytes, above the per-item limit of 4"))
         .hasSize(1);
     ledger.assertBalanced();
   }

@@ -22,8 +22,9 @@ public final class BatchState<T> {
   final boolean bytesOnly;
   /** {@code limits.weigher()}, cached for the byte fast path. */
   final @Nullable Weigher<? super T> weigher;
-  /** {@code limits.maxBytes()} and {@code limits.maxItemBytes()}, cached. */
+  /** {@code limits.maxBytes()}, {@code overflowBytes()} and {@code maxItemBytes()}, cached. */
   final long maxBytes;
+  final long overflowBytes;
   final long maxItemBytes;
   final @Nullable Object key;
   final BatchView view = new BatchView();
@@ -59,6 +60,7 @@ public final class BatchState<T> {
     this.weigher = limits.weigher();
     this.bytesOnly = weigher != null && limits.noConditions();
     this.maxBytes = limits.maxBytes();
+    this.overflowBytes = limits.overflowBytes();
     this.maxItemBytes = limits.maxItemBytes();
     this.key = key;
     this.items = new Object[limits.initialLength()];

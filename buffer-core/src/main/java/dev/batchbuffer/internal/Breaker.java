@@ -1,11 +1,14 @@
 package dev.batchbuffer.internal;
 
 import dev.batchbuffer.TimeSource;
+import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /** A circuit breaker's state machine: CLOSED -> OPEN -> HALF_OPEN (one probe) -> CLOSED or OPEN. Thread-safe. */
 public final class Breaker {
   private final ReentrantLock lock = new ReentrantLock();
+  /** Signalled when a recorded outcome may let waiting callers go. */
+  private final Condition probed = lock.newCondition();
   private final int threshold;
   private final long coolDownNanos;
   private final TimeSource time;
@@ -28,22 +31,41 @@ public final class Breaker {
   }
 
   /**
-   * Asks whether a call may go now.
+   * Asks for a call. Without {@code wait}, answers at once; with it, waits until a call may go:
+   * through the cool-down on the clock, and while another call probes the backend, parked until
+   * that probe's outcome is recorded (never spinning).
    *
-   * @return 0 if it may, else how long until a probe may, in nanoseconds
+   * @param wait whether to wait while the circuit is open
+   * @return 0 if the call may go; else (only without {@code wait}) the nanoseconds until a probe may
+   * @throws InterruptedException if interrupted while waiting
    */
-  public long permit() {
+  public long acquire(boolean wait) throws InterruptedException {
     lock.lock();
     try {
-      if (!open) {
-        return 0;
+      for (; ; ) {
+        if (!open) {
+          return 0;
+        }
+        long left = coolDownNanos - (time.nanoTime() - openedAt);
+        if (left <= 0 && !probing) {
+          probing = true;
+          return 0;
+        }
+        if (!wait) {
+          return Math.max(1, left);
+        }
+        if (probing) {
+          probed.await(); // record() signals when the probe's outcome is known
+        } else {
+          long until = openedAt + coolDownNanos;
+          lock.unlock();
+          try {
+            Waits.sleep(time, until - time.nanoTime());
+          } finally {
+            lock.lock();
+          }
+        }
       }
-      long left = coolDownNanos - (time.nanoTime() - openedAt);
-      if (left <= 0 && !probing) {
-        probing = true;
-        return 0;
-      }
-      return Math.max(1, left);
     } finally {
       lock.unlock();
     }
@@ -66,6 +88,7 @@ public final class Breaker {
         failures = Math.max(failures, threshold);
       }
       probing = false;
+      probed.signalAll();
     } finally {
       lock.unlock();
     }

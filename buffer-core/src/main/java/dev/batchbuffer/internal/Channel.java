@@ -86,6 +86,14 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   }
 
   private final @Nullable Object[] slots;
+  /**
+   * The weight each slot's item holds under the memory bound, parallel to {@code slots}; null when
+   * the buffer has no memory bound. Written before the slot's release store, read by the consumer
+   * before it frees the slot, so the producer that reuses the slot cannot overwrite it early.
+   */
+  private final long @Nullable [] weights;
+  /** The weight of the element the last {@link #poll()} returned. Consumer only. */
+  private long lastWeight;
   private final int mask;
   private final int bound;
   private final TimeSource time;
@@ -99,6 +107,17 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @param time the time source producers wait with
    */
   public Channel(int bound, TimeSource time) {
+    this(bound, false, time);
+  }
+
+  /**
+   * Creates an empty, open channel that may carry a weight with each element.
+   *
+   * @param bound the most items it holds, at least 1 and at most {@code 1 << 30}
+   * @param weighted whether elements carry a weight ({@link #tryOffer(Object, long)})
+   * @param time the time source producers wait with
+   */
+  public Channel(int bound, boolean weighted, TimeSource time) {
     if (bound < 1 || bound > (1 << 30)) {
       throw new IllegalArgumentException("bound must be in [1, 2^30] (was " + bound + ")");
     }
@@ -107,6 +126,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       length <<= 1;
     }
     this.slots = new Object[length];
+    this.weights = weighted ? new long[length] : null;
     this.mask = length - 1;
     this.bound = bound;
     this.time = time;
@@ -149,6 +169,18 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return {@link #OK}, {@link #FULL} or {@link #CLOSED}
    */
   public int tryOffer(Object e) {
+    return tryOffer(e, 0L);
+  }
+
+  /**
+   * Tries to add {@code e} with its weight without blocking.
+   *
+   * @param e the element
+   * @param weight its weight, returned by {@link #lastWeight()} after the poll that takes it; kept
+   *     only by a weighted channel
+   * @return {@link #OK}, {@link #FULL} or {@link #CLOSED}
+   */
+  public int tryOffer(Object e, long weight) {
     long limit = producerLimit;
     long p;
     do {
@@ -164,7 +196,12 @@ public final class Channel<E> extends ChannelFields.Pad4 {
         PRODUCER_LIMIT.setRelease(this, limit);
       }
     } while (!PRODUCER_INDEX.compareAndSet(this, p, p + 1));
-    SLOTS.setRelease(slots, (int) (p & mask), e);
+    int slot = (int) (p & mask);
+    long[] w = weights;
+    if (w != null) {
+      w[slot] = weight; // published by the release store below
+    }
+    SLOTS.setRelease(slots, slot, e);
     if (p + 1 >= wakeAt) {
       wakeConsumer(p + 1);
     }
@@ -194,25 +231,27 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * the caller checks it on entry.
    *
    * @param e the element
+   * @param weight its weight, as for {@link #tryOffer(Object, long)}
    * @param timed whether to give up after {@code nanos}
    * @param nanos the longest wait, if timed
    * @return {@link #OK}, {@link #FULL} (timed out) or {@link #CLOSED}
    * @throws InterruptedException if interrupted while waiting; the element was not added
    */
-  public int put(Object e, boolean timed, long nanos) throws InterruptedException {
-    int result = tryOffer(e);
+  public int put(Object e, long weight, boolean timed, long nanos) throws InterruptedException {
+    int result = tryOffer(e, weight);
     if (result != FULL || (timed && nanos <= 0)) {
       return result;
     }
-    return putSlowly(e, timed, nanos);
+    return putSlowly(e, weight, timed, nanos);
   }
 
-  private int putSlowly(Object e, boolean timed, long nanos) throws InterruptedException {
+  private int putSlowly(Object e, long weight, boolean timed, long nanos)
+      throws InterruptedException {
     // The consumer is usually mid-drain: a short spin often finds room without a park/unpark
     // round trip, which costs microseconds. Bounded, so a stuck consumer costs nothing more.
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       Thread.onSpinWait();
-      int result = tryOffer(e);
+      int result = tryOffer(e, weight);
       if (result != FULL) {
         return result;
       }
@@ -223,7 +262,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     parked.add(me);
     try {
       for (; ; ) {
-        int result = tryOffer(e);
+        int result = tryOffer(e, weight);
         if (result != FULL) {
           return result;
         }
@@ -261,9 +300,22 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
       e = awaitPublication(slot);
     }
+    long[] w = weights;
+    if (w != null) {
+      lastWeight = w[slot];
+    }
     SLOTS.setOpaque(slots, slot, null);
     CONSUMER_INDEX.setRelease(this, c + 1);
     return (E) e;
+  }
+
+  /**
+   * Returns the weight offered with the element the last {@link #poll()} returned. Consumer only.
+   *
+   * @return the weight, or 0 for an unweighted channel
+   */
+  public long lastWeight() {
+    return lastWeight;
   }
 
   // A producer between its claim and its store holds its carrier; yielding lets it finish.

@@ -7,52 +7,46 @@ import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
 import dev.batchbuffer.internal.jfr.Events;
 import java.time.Duration;
-import java.util.Objects;
 import java.util.List;
+import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The producer side and the lifecycle shared by {@code Buffer} and {@code KeyedBuffer}: admission
- * (oversize check, memory bound, channel slot), the loop thread, close and the fatal-error path.
- * Thread-safe.
+ * (oversize check, memory bound, channel slot), the loop thread, and close. Thread-safe.
  *
  * @param <T> the item type
  */
 public final class Engine<T> {
   /*
    * Lifecycle: RUNNING -> CLOSING -> TERMINATED.
-   *   RUNNING     the channel is open; producers add, the loop batches and flushes.
+   *   RUNNING     the channel is open; producers add, the loop batches, the dispatcher flushes.
    *   CLOSING     close() set the channel's closed bit: every later add/offer throws; the loop drains
-   *               what was accepted before the bit, does the final flush and ends.
-   *   TERMINATED  the loop thread has ended; close() returns.
+   *               what was accepted before the bit, does the final flush and ends. close(timeout)
+   *               that runs out of time tells the dispatcher to give up (stop(true)).
+   *   TERMINATED  the loop thread has told the listener and ended; `terminated` is set and every
+   *               waiting closer unparked.
    * The closed bit lives in the channel's producer index, so "accepted" and "closed" are decided by
-   * one atomic: an add either claimed its slot before the close (and will be flushed) or fails.
-   * The only other way to TERMINATED is a fatal error (a VirtualMachineError) thrown by a callback:
-   * the loop closes the channel, logs what could not be delivered, and ends; `failure` records why.
+   * one atomic: an add either claimed its slot before the close (and will be settled) or fails.
+   * A VirtualMachineError from a callback (Problems.fatal()) makes the loop close the channel and
+   * give up what it had not flushed; later adds say so.
+   *
+   * Waits of producers and closers: a thread the buffer started (Dispatcher.isOwnThread()) never
+   * waits for the buffer: close() there starts the close and returns, and an add that finds no
+   * room throws, because the room or the end it would wait for may need that very thread.
    */
 
-  private final String name;
-  private final Channel<Object> channel;
-  private final Problems problems;
-  private final @Nullable MemoryGate<T> memory;
-  private final @Nullable Weigher<? super T> failFast;
-  private final long failFastLimit;
-  private @Nullable Thread loopThread;
-  private @Nullable LoopBody loop;
-  private final TimeSource time;
-  private final Telemetry<T> telemetry;
-  /** Set once, by the loop thread, before it ends on a fatal error; read by producers. */
-  private volatile @Nullable Throwable failure;
-  /** Set by the loop thread when it has drained everything, before the listener hears it. */
-  private volatile boolean ended;
-  private @Nullable Hooks hooks;
-
-  /** How long an admission may wait. */
-  private enum Blocking { NO, TIMED, FOREVER }
+  /** How long close(timeout), after giving up, waits on the buffer's clock for what is left. */
+  static final long ABORT_GRACE_NANOS = 200_000_000L;
 
   /**
-   * Creates the producer side of a buffer; {@link #start} starts its loop.
+   * What a buffer is made of, as its builder resolved it.
    *
    * @param name the buffer's name
    * @param time its clock
@@ -62,20 +56,64 @@ public final class Engine<T> {
    * @param failFast the weigher of a fail-fast per-item limit, or null
    * @param failFastLimit that limit
    * @param listener the buffer's listener, or null
+   * @param periodic its periodic tasks
+   * @param maxInFlight flushes at once
+   * @param onReject receives refused items
+   * @param onFlushError receives failed items
+   * @param <T> the item type
    */
-  public Engine(String name, TimeSource time, int chanSize,
+  public record Setup<T>(String name, TimeSource time, int chanSize,
       @Nullable Weigher<? super T> memoryWeigher, long maxBufferedBytes,
       @Nullable Weigher<? super T> failFast, long failFastLimit,
-      @Nullable BufferListener<? super T> listener) {
-    this.name = name;
-    this.time = time;
+      @Nullable BufferListener<? super T> listener, List<Hooks.Spec> periodic, int maxInFlight,
+      Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError) {}
+
+  private final String name;
+  private final Channel<Object> channel;
+  private final Problems problems;
+  private final @Nullable MemoryGate<T> memory;
+  private final @Nullable Weigher<? super T> failFast;
+  private final long failFastLimit;
+  private final TimeSource time;
+  private final Telemetry<T> telemetry;
+  private final Dispatcher<T> dispatcher;
+  private final @Nullable Hooks hooks;
+  private @Nullable Thread loopThread;
+  private @Nullable Loop<?, T> loop;
+  /** Set by the loop thread when it has drained everything, before the listener hears it. */
+  private volatile boolean ended;
+  /** Set by the loop thread as its last act; closers waiting for it are then unparked. */
+  private volatile boolean terminated;
+  private final Set<Thread> closers = ConcurrentHashMap.newKeySet();
+
+  /** How long an admission may wait. */
+  private enum Blocking { NO, TIMED, FOREVER }
+
+  /**
+   * Creates a buffer's parts; {@link #start} starts its loop.
+   *
+   * @param setup what the buffer is made of
+   * @param sink writes a batch
+   * @param keyed whether the loop keeps a batch per key (flushes of one key never overlap)
+   */
+  public Engine(Setup<T> setup, Dispatcher.Sink<T> sink, boolean keyed) {
+    this.name = setup.name();
+    this.time = setup.time();
     this.problems = new Problems(name, time);
-    this.telemetry = new Telemetry<>(name, time, problems, listener);
-    this.channel = new Channel<>(chanSize, time);
+    this.telemetry = new Telemetry<>(name, time, problems, setup.listener());
+    Weigher<? super T> memoryWeigher = setup.memoryWeigher();
+    this.channel = new Channel<>(setup.chanSize(), memoryWeigher != null, time);
     this.memory = memoryWeigher == null ? null
-        : new MemoryGate<T>(memoryWeigher, maxBufferedBytes, time);
-    this.failFast = failFast;
-    this.failFastLimit = failFastLimit;
+        : new MemoryGate<T>(memoryWeigher, setup.maxBufferedBytes(), time);
+    this.failFast = setup.failFast();
+    this.failFastLimit = setup.failFastLimit();
+    this.dispatcher = new Dispatcher<>(name, time, problems, telemetry, sink, setup.onReject(),
+        setup.onFlushError(), memory, setup.maxInFlight(), keyed);
+    Hooks h = Hooks.of(setup.periodic(), time, problems, telemetry);
+    if (h != null) {
+      h.bind(dispatcher);
+    }
+    this.hooks = h;
   }
 
   /**
@@ -106,37 +144,87 @@ public final class Engine<T> {
   }
 
   /**
+   * Returns the owner of the buffer's flushes and threads.
+   *
+   * @return the dispatcher
+   */
+  public Dispatcher<T> dispatcher() {
+    return dispatcher;
+  }
+
+  /**
+   * Returns the buffer's periodic tasks.
+   *
+   * @return the hooks, or null if there are none
+   */
+  public @Nullable Hooks hooks() {
+    return hooks;
+  }
+
+  /**
+   * Returns the buffer's clock.
+   *
+   * @return the time source
+   */
+  public TimeSource time() {
+    return time;
+  }
+
+  /**
    * Takes a stats snapshot.
    *
-   * @param keys live keys, or 0 for a plain buffer
    * @return the stats
    */
-  public BufferStats stats(int keys) {
-    BufferStats.State state = failure != null ? BufferStats.State.FAILED
+  public BufferStats stats() {
+    BufferStats.State state = problems.fatal() != null ? BufferStats.State.FAILED
         : ended ? BufferStats.State.CLOSED
         : channel.isClosed() ? BufferStats.State.CLOSING
         : BufferStats.State.RUNNING;
     MemoryGate<T> gate = memory;
     int blocked = channel.blockedProducers() + (gate == null ? 0 : gate.waiting());
-    return telemetry.snapshot(state, channel::accepted, blocked, keys);
+    Loop<?, T> l = loop;
+    return telemetry.snapshot(state, channel::accepted, blocked, l == null ? 0 : l.keys());
   }
 
   /**
-   * Starts the loop on a new virtual thread; when it has drained, the listener hears
-   * {@code closed} with the final stats.
+   * Returns how many keys have a batch or idle state.
    *
-   * @param loop the loop body
-   * @param keys live keys, for the final stats
-   * @param hooks the loop's periodic tasks, or null: close() called from one of their threads
-   *     starts the close and returns, as it does on the loop thread
+   * @return the live keys, 0 for a plain buffer
    */
-  public void start(LoopBody loop, java.util.function.IntSupplier keys, @Nullable Hooks hooks) {
-    this.hooks = hooks;
-    start(() -> {
-      loop.run();
-      ended = true;
-      telemetry.closed(stats(keys.getAsInt()));
-    }, loop);
+  public int keys() {
+    Loop<?, T> l = loop;
+    return l == null ? 0 : l.keys();
+  }
+
+  /**
+   * Starts the loop on a new virtual thread of the buffer's; when it has drained, the listener
+   * hears {@code closed} with the final stats.
+   *
+   * @param loop the loop
+   */
+  public void start(Loop<?, T> loop) {
+    this.loop = loop;
+    Thread t = dispatcher.newThread("", () -> {
+      try {
+        loop.run();
+        ended = true;
+        telemetry.closed(stats());
+      } finally {
+        terminated = true;
+        for (Thread c : closers) {
+          LockSupport.unpark(c);
+        }
+      }
+      // What stopped the buffer is reported; a fatal error still ends its thread, as it would
+      // have without the buffer in between (the thread's uncaught-exception handler sees it).
+      if (problems.fatal() instanceof Error error) {
+        throw error;
+      }
+    });
+    loopThread = t;
+    channel.bindConsumer(t);
+    dispatcher.bindLoop(t);
+    t.start();
   }
 
   /**
@@ -155,28 +243,6 @@ public final class Engine<T> {
    */
   public String name() {
     return name;
-  }
-
-  private void start(Runnable body, LoopBody loop) {
-    this.loop = loop;
-    Thread t = Thread.ofVirtual().name(name).unstarted(() -> {
-      try {
-        body.run();
-      } catch (Throwable e) {
-        failure = e;
-        channel.close();
-        if (memory != null) {
-          memory.wakeAll();
-        }
-        problems.fatal("a callback threw a fatal error; the buffer stopped. Not delivered: the batch "
-            + "being processed, " + loop.pendingInBatches() + " batched items and "
-            + channel.size() + " items in the channel", e);
-        throw e;
-      }
-    });
-    loopThread = t;
-    channel.bindConsumer(t);
-    t.start();
   }
 
   /**
@@ -200,7 +266,7 @@ public final class Engine<T> {
   public CompletableFuture<Void> submit(T item) throws InterruptedException {
     Objects.requireNonNull(item, "item must not be null");
     CompletableFuture<Void> result = new CompletableFuture<>();
-    put(item, new Signals.Tracked(item, result));
+    put(item, new Dispatcher.Tracked(item, result));
     return result;
   }
 
@@ -213,14 +279,14 @@ public final class Engine<T> {
    */
   public CompletableFuture<Void> flush() throws InterruptedException {
     CompletableFuture<Void> result = new CompletableFuture<>();
-    Signals.FlushRequest request = new Signals.FlushRequest(result);
+    Dispatcher.FlushRequest request = new Dispatcher.FlushRequest(result);
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
     int r = channel.tryOffer(request);
     if (r == Channel.FULL) {
-      checkNotLoopThread();
-      r = waitForSlot(request, false, 0L);
+      checkNotOwnThread();
+      r = waitForSlot(request, 0L, false, 0L);
     }
     if (r == Channel.CLOSED) {
       throw closed();
@@ -241,8 +307,8 @@ public final class Engine<T> {
     }
     int result = channel.tryOffer(element);
     if (result == Channel.FULL) {
-      checkNotLoopThread();
-      result = waitForSlot(element, false, 0L);
+      checkNotOwnThread();
+      result = waitForSlot(element, 0L, false, 0L);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -291,8 +357,8 @@ public final class Engine<T> {
     }
     int result = channel.tryOffer(item);
     if (result == Channel.FULL && timeout.isPositive()) {
-      checkNotLoopThread();
-      result = waitForSlot(item, true, nanos);
+      checkNotOwnThread();
+      result = waitForSlot(item, 0L, true, nanos);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -302,10 +368,14 @@ public final class Engine<T> {
 
   /**
    * The slow path of add/offer when a policy fails fast or memory is bounded: check the item's
-   * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had.
+   * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had. The
+   * item's bytes travel with it through the channel, so it is weighed once, here. A timed call
+   * waits at most {@code nanos} in all, for bytes and slot together.
    */
   private boolean admit(T item, Object element, Blocking blocking, long nanos)
       throws InterruptedException {
+    boolean timed = blocking == Blocking.TIMED;
+    long deadline = timed ? time.nanoTime() + nanos : 0L;
     Weigher<? super T> weigher = failFast;
     if (weigher != null) {
       long w = weigher.weigh(item);
@@ -323,8 +393,8 @@ public final class Engine<T> {
           checkOpen();
           return false;
         }
-        checkNotLoopThread();
-        if (!waitForBytes(gate, m, blocking == Blocking.TIMED, nanos)) {
+        checkNotOwnThread();
+        if (!waitForBytes(gate, m, timed, nanos)) {
           checkOpen();
           return false;
         }
@@ -332,10 +402,13 @@ public final class Engine<T> {
     }
     boolean added = false;
     try {
-      int result = channel.tryOffer(element);
+      int result = channel.tryOffer(element, m);
       if (result == Channel.FULL && blocking != Blocking.NO) {
-        checkNotLoopThread();
-        result = waitForSlot(element, blocking == Blocking.TIMED, nanos);
+        long left = timed ? deadline - time.nanoTime() : 0L;
+        if (!timed || left > 0) {
+          checkNotOwnThread();
+          result = waitForSlot(element, m, timed, left);
+        }
       }
       if (result == Channel.CLOSED) {
         throw closed();
@@ -350,12 +423,13 @@ public final class Engine<T> {
   }
 
   /** Waits for a channel slot, telling the listener and JFR about the wait. */
-  private int waitForSlot(Object element, boolean timed, long nanos) throws InterruptedException {
+  private int waitForSlot(Object element, long weight, boolean timed, long nanos)
+      throws InterruptedException {
     Object event = Events.PRESENT ? Events.beginBlocked() : null;
     long start = telemetry.hearsProducers() ? blocked() : 0L;
     int result = Channel.FULL;
     try {
-      result = channel.put(element, timed, nanos);
+      result = channel.put(element, weight, timed, nanos);
       return result;
     } finally {
       unblocked(event, start, result == Channel.OK);
@@ -408,35 +482,32 @@ public final class Engine<T> {
     return channel.isClosed();
   }
 
-  /** Stops admission, wakes every waiter, and waits for the loop unless called from it. */
+  /**
+   * Stops admission, wakes every waiter, and waits for the loop to end, unless called from one of
+   * the buffer's own threads (there it returns at once: the loop may be waiting for that thread).
+   */
   public void close() {
-    channel.close();
-    if (memory != null) {
-      memory.wakeAll();
-    }
+    stopAdmission();
     Thread t = loopThread;
-    if (t == null || ownThread(t)) {
+    if (t == null || dispatcher.isOwnThread()) {
       return;
     }
     Waits.joinUninterruptibly(t);
   }
 
-  /**
-   * Whether the caller runs on the loop thread or a periodic task's thread: waiting for the loop
-   * there would deadlock (the loop waits for a running task at close).
-   */
-  private boolean ownThread(Thread loop) {
-    Hooks h = hooks;
-    return Thread.currentThread() == loop || (h != null && h.onTaskThread());
+  private void stopAdmission() {
+    channel.close();
+    MemoryGate<T> gate = memory;
+    if (gate != null) {
+      gate.wakeAll();
+    }
   }
 
-  /** How long close(timeout) waits, after giving up, for the loop to hand back what is left. */
-  static final Duration ABORT_GRACE = Duration.ofMillis(200);
-
   /**
-   * Closes within {@code timeout}: as {@link #close()}, but gives up when the time is out. The loop
-   * is then told to flush nothing more and is interrupted; what it had not flushed is failed as
-   * undelivered and returned, if it hands it back within {@link #ABORT_GRACE}.
+   * Closes within {@code timeout} of the buffer's clock: as {@link #close()}, but gives up when the
+   * time is out. The dispatcher then flushes nothing more, interrupts the running flushes and the
+   * loop, and gives up what is left; what it gave up within a grace of {@value #ABORT_GRACE_NANOS}
+   * ns (also on the buffer's clock) is returned.
    *
    * @param timeout how long the drain may take
    * @return what was achieved
@@ -444,49 +515,52 @@ public final class Engine<T> {
   @SuppressWarnings("unchecked")
   public CloseResult<T> close(Duration timeout) {
     Objects.requireNonNull(timeout, "timeout must not be null");
-    channel.close();
-    if (memory != null) {
-      memory.wakeAll();
-    }
+    stopAdmission();
     Thread t = loopThread;
-    LoopBody body = loop;
-    if (t == null || body == null) {
+    if (t == null) {
       return new CloseResult<>(true, List.of(), false);
     }
-    if (ownThread(t)) {
+    if (dispatcher.isOwnThread()) {
       return new CloseResult<>(false, List.of(), true);
     }
-    if (join(t, timeout)) {
-      List<T> left = (List<T>) (List<?>) body.undelivered();
+    long nanos = saturatedNanos(timeout);
+    boolean forever = nanos > Long.MAX_VALUE / 4; // a deadline that far would wrap the clock
+    if (awaitTermination(forever ? 0L : time.nanoTime() + nanos, !forever)) {
+      List<T> left = (List<T>) (List<?>) dispatcher.seal();
       return new CloseResult<>(left.isEmpty(), left, false);
     }
-    body.abort();
-    t.interrupt();
-    if (join(t, ABORT_GRACE)) {
-      return new CloseResult<>(false, (List<T>) (List<?>) body.undelivered(), false);
-    }
-    return new CloseResult<>(false, List.of(), true);
+    dispatcher.stop(true);
+    boolean done = awaitTermination(time.nanoTime() + ABORT_GRACE_NANOS, true);
+    return new CloseResult<>(false, (List<T>) (List<?>) dispatcher.seal(), !done);
   }
 
-  /** Joins {@code t} for up to {@code d}, uninterruptibly (the interrupt is restored). */
-  private static boolean join(Thread t, Duration d) {
-    long deadline = System.nanoTime() + saturatedNanos(d);
+  /**
+   * Waits on the buffer's clock until the loop thread has ended, uninterruptibly (the interrupt is
+   * restored).
+   *
+   * @return true if it ended, false if the deadline passed first
+   */
+  private boolean awaitTermination(long deadline, boolean timed) {
+    Thread me = Thread.currentThread();
     boolean interrupted = false;
+    closers.add(me);
     try {
-      for (; ; ) {
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          return !t.isAlive();
+      while (!terminated) {
+        if (timed && deadline - time.nanoTime() <= 0) {
+          return false;
         }
-        try {
-          return t.join(Duration.ofNanos(left));
-        } catch (InterruptedException e) {
-          interrupted = true;
+        if (timed) {
+          time.parkUntil(this, deadline);
+        } else {
+          LockSupport.park(this);
         }
+        interrupted |= Thread.interrupted();
       }
+      return true;
     } finally {
+      closers.remove(me);
       if (interrupted) {
-        Thread.currentThread().interrupt();
+        me.interrupt();
       }
     }
   }
@@ -497,16 +571,17 @@ public final class Engine<T> {
     }
   }
 
-  private void checkNotLoopThread() {
-    if (channel.isConsumer(Thread.currentThread())) {
-      throw new IllegalStateException(name + ": the buffer is full and this is its own "
-          + "loop thread; waiting here would deadlock (use offer(item) from callbacks)");
+  private void checkNotOwnThread() {
+    if (dispatcher.isOwnThread()) {
+      throw new IllegalStateException(name + ": the buffer is full and this is one of its own "
+          + "threads (" + Thread.currentThread().getName() + ": the loop, a flush, a periodic task "
+          + "or a timeout worker); waiting here could deadlock (use offer(item) from callbacks)");
     }
   }
 
   private IllegalStateException closed() {
     telemetry.refused();
-    Throwable cause = failure;
+    Throwable cause = problems.fatal();
     return cause == null
         ? new IllegalStateException(name + " is closed")
         : new IllegalStateException(name + " stopped on a fatal error", cause);

@@ -42,8 +42,7 @@ public final class Hooks {
   private final long[] periods;
   private final long[] next;
   private final @Nullable Thread[] running;
-  /** The hooks whose asynchronous task runs on this thread, if any. */
-  private static final ThreadLocal<@Nullable Hooks> TASK_OF = new ThreadLocal<>();
+  private @Nullable Dispatcher<?> threads;
 
   /**
    * Creates the hooks of a loop; the first run of each is one period after this call.
@@ -130,27 +129,27 @@ public final class Hooks {
       return;
     }
     PeriodicTask task = specs[i].task();
-    running[i] = Thread.ofVirtual().name(Thread.currentThread().getName() + "-periodic")
-        .start(() -> {
-          TASK_OF.set(this);
-          runNow(task);
-        });
+    Thread t = Objects.requireNonNull(threads, "bind() was not called")
+        .newThread("-periodic", () -> runNow(task));
+    running[i] = t;
+    t.start();
   }
 
   /**
-   * Returns whether the calling thread runs one of these hooks' asynchronous tasks.
+   * Names the dispatcher that starts the asynchronous tasks' threads, so they count as the
+   * buffer's own (close() there returns at once).
    *
-   * @return true on such a thread
+   * @param dispatcher the buffer's dispatcher
    */
-  public boolean onTaskThread() {
-    return TASK_OF.get() == this;
+  public void bind(Dispatcher<?> dispatcher) {
+    this.threads = dispatcher;
   }
 
   private void runNow(PeriodicTask task) {
     try {
       task.run();
     } catch (Throwable t) {
-      Problems.rethrowIfFatal(t);
+      problems.caught(t);
       telemetry.hookFailed();
       problems.report(Problems.Kind.HOOK_FAILED, "a periodic task threw; it runs again next period",
           t);

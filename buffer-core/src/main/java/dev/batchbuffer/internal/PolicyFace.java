@@ -42,6 +42,19 @@ public sealed interface PolicyFace {
   }
 
   /**
+   * Returns the policy whose {@code canAdd} face fills the config's {@code canAdd} slot: the one
+   * whose per-item limit and oversize rule apply.
+   *
+   * @param config a configuration
+   * @param <T> the item type
+   * @return the policy, or null if {@code canAdd} is not a policy face
+   */
+  @SuppressWarnings("unchecked")
+  static <T> @Nullable FlushPolicy<T> admissionPolicyOf(Config<T> config) {
+    return config.canAdd() instanceof Admission<?> face ? (FlushPolicy<T>) face.policy() : null;
+  }
+
+  /**
    * Returns whether {@code slot} is a face of a policy.
    *
    * @param slot a predicate from a config

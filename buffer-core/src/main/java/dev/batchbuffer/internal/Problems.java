@@ -100,18 +100,45 @@ public final class Problems {
   }
 
 
+  /** The first VirtualMachineError a callback threw; the loop stops when it sees one. */
+  private volatile @Nullable Throwable fatal;
+
+  /**
+   * Takes note of anything a callback threw: a {@link VirtualMachineError} is recorded as fatal (the
+   * loop stops at its next turn, after the item or batch at hand is settled as for any failure);
+   * the caller handles and reports the rest. Any thread.
+   *
+   * @param t what a callback threw
+   */
+  public void caught(Throwable t) {
+    if (t instanceof VirtualMachineError && fatal == null) {
+      fatal = t;
+    }
+  }
+
+  /**
+   * Records an error that must stop the buffer (a fatal error, or a defect of the loop itself).
+   * Any thread.
+   *
+   * @param t the error
+   */
+  public void fail(Throwable t) {
+    if (fatal == null) {
+      fatal = t;
+    }
+  }
+
+  /**
+   * Returns the fatal error that stops the buffer, if any. Any thread.
+   *
+   * @return the first fatal error, or null
+   */
+  public @Nullable Throwable fatal() {
+    return fatal;
+  }
+
   private Tally tally(Kind kind) {
     return Objects.requireNonNull(tallies.get(kind));
   }
 
-  /**
-   * Rethrows {@code t} if the JVM cannot be trusted to go on after it.
-   *
-   * @param t anything a callback threw
-   */
-  public static void rethrowIfFatal(Throwable t) {
-    if (t instanceof VirtualMachineError vme) {
-      throw vme;
-    }
-  }
 }

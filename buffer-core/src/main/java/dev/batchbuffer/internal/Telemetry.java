@@ -133,16 +133,18 @@ public final class Telemetry<T> {
    * @param reason why it was flushed
    * @param nanos how long the flush function took
    * @param failed how many of its items failed
+   * @param undelivered how many of its items close(timeout) interrupted and handed back
    * @param error what the flush threw, or null
    */
   public void flushSettled(@Nullable Object key, int items, long bytes, FlushReason reason,
-      long nanos, int failed, @Nullable Throwable error) {
+      long nanos, int failed, int undelivered, @Nullable Throwable error) {
     // Out of "flushing" first, then into "flushed"/"failed": snapshot() reads them the other way
     // round, so a settle it overlaps can make an item count in neither, never in both.
     add(FLUSHING_ITEMS, -items);
     add(FLUSHING_BYTES, -bytes);
-    add(FLUSHED, items - failed);
+    add(FLUSHED, items - failed - undelivered);
     add(FAILED, failed);
+    add(UNDELIVERED, undelivered);
     add(ACTIVE, -1);
     add(FLUSH_NANOS, nanos);
     if (nanos > slots.get(FLUSH_MAX)) {
@@ -158,7 +160,8 @@ public final class Telemetry<T> {
       recentErrors = List.copyOf(errors);
     }
     if (listener != null) {
-      FlushInfo info = new FlushInfo(name, key, items, bytes, reason, Duration.ofNanos(nanos), failed);
+      FlushInfo info = new FlushInfo(name, key, items, bytes, reason, Duration.ofNanos(nanos),
+          failed + undelivered);
       tell(error == null ? l -> l.flushed(info) : l -> l.flushFailed(info, error));
     }
   }
@@ -175,9 +178,27 @@ public final class Telemetry<T> {
     }
   }
 
-  /** An item was given up on by close(Duration). Loop thread. */
-  public void undelivered() {
-    add(UNDELIVERED, 1);
+  /**
+   * A flush handed over was given up before it started. Loop thread.
+   *
+   * @param items its size
+   * @param bytes its weight
+   */
+  public void flushAbandoned(int items, long bytes) {
+    add(FLUSHING_ITEMS, -items);
+    add(FLUSHING_BYTES, -bytes);
+    add(ACTIVE, -1);
+  }
+
+  /**
+   * Items were given up without being flushed. Loop thread.
+   *
+   * @param n how many
+   * @param handedBack true if close(timeout) returns them as undelivered, false if they went to
+   *     onFlushError (counted as failed) because it had already returned
+   */
+  public void gaveUp(long n, boolean handedBack) {
+    add(handedBack ? UNDELIVERED : FAILED, n);
   }
 
   /** A call was refused because the buffer is closed. Any thread. */
@@ -260,7 +281,7 @@ public final class Telemetry<T> {
     try {
       event.accept(l);
     } catch (Throwable t) {
-      Problems.rethrowIfFatal(t);
+      problems.caught(t);
       slots.getAndIncrement(LISTENER_ERRORS);
       problems.report(Problems.Kind.LISTENER_FAILED, "a BufferListener method threw; ignored", t);
     }

@@ -76,7 +76,7 @@ class ChannelTest {
       threads.add(Thread.ofVirtual().start(() -> {
         for (long i = 0; i < each; i++) {
           try {
-            assertThat(ch.put(base + i, false, 0)).isEqualTo(Channel.OK);
+            assertThat(ch.put(base + i, 0L, false, 0)).isEqualTo(Channel.OK);
           } catch (InterruptedException e) {
             throw new AssertionError(e);
           }

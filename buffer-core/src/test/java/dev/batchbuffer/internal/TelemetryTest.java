@@ -32,7 +32,7 @@ class TelemetryTest {
     assertThat(s.itemsWaiting()).isEqualTo(6);
     assertThat(s.itemsFlushing()).isEqualTo(4);
     assertThat(s.bytesFlushing()).isEqualTo(40);
-    telemetry.flushSettled(null, 4, 40, FlushReason.COUNT, 1_000, 1, new RuntimeException("x"));
+    telemetry.flushSettled(null, 4, 40, FlushReason.COUNT, 1_000, 1, 0, new RuntimeException("x"));
     s = telemetry.snapshot(BufferStats.State.RUNNING, () -> 10, 0, 0);
     assertThat(s.itemsFlushing()).isZero();
     assertThat(s.flushed()).isEqualTo(3);

@@ -1,0 +1,844 @@
+package dev.batchbuffer.internal;
+
+import dev.batchbuffer.DeliveryException;
+import dev.batchbuffer.FlushReason;
+import dev.batchbuffer.PartialFlushException;
+import dev.batchbuffer.TimeSource;
+import dev.batchbuffer.internal.jfr.Events;
+import java.util.AbstractList;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.RandomAccess;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The flushes of one buffer, from the moment the loop hands a batch over until every item in it is
+ * settled; and every other way an accepted item can end (rejected, given up). Owns the threads the
+ * buffer starts, the in-flight limit with per-key serialization, the interrupts of
+ * {@code close(Duration)} and the list of items it gives up. Loop-owned, except where a member
+ * says otherwise.
+ *
+ * @param <T> the item type
+ */
+public final class Dispatcher<T> {
+  /*
+   * Threads. Every thread the buffer starts (the loop, flush threads, asynchronous periodic tasks,
+   * and the workers FlushMiddleware.timeout starts from a flush) runs with OWNER set to its
+   * dispatcher. The producer side asks isOwnThread() before it waits: close() there returns at
+   * once, and an add that would wait for room fails fast, because the thread it would wait for may
+   * be itself. FLUSHING is set only around a call of the flush function, so a retry inside it
+   * counts for this buffer and a retrying dead-letter writer called from onFlushError does not.
+   *
+   * A flush (a Job) goes QUEUED -> RUNNING -> FINISHED -> SETTLED.
+   *   QUEUED    handed over while a flush of the same key runs (keyed buffers with maxInFlight > 1
+   *             only): waits in that key's queue, so flushes of one key never overlap and start in
+   *             batch order.
+   *   RUNNING   the flush function runs: inline on the loop thread when maxInFlight is 1 (the loop
+   *             waits), else on a virtual thread of its own, registered in `running`.
+   *   FINISHED  it returned or threw; an off-loop job is posted to `finished` and the loop unparked.
+   *   SETTLED   the loop counted it, completed its futures, handed its failed items to onFlushError
+   *             (or, if close(timeout) interrupted it, to the undelivered list), gave back its
+   *             memory, and started the next queued job of its key.
+   * `pending` counts jobs handed over and not settled (queued + running + finished); the loop waits
+   * while it is at maxInFlight. Settling happens on the loop thread only, so counters, futures and
+   * callbacks see one writer, and each accepted item reaches exactly one outcome, here.
+   *
+   * Giving up. stop(interrupt) sets `aborting` (volatile; any thread): every later hand-over and
+   * every queued job is given up instead of run, the loop gives up its batches and the channel, and
+   * with `interrupt` (close(timeout)) every running flush thread and the loop are interrupted
+   * (a job that starts after the flag reads it and interrupts itself). A flush that fails after such
+   * an interrupt hands its failed items back as undelivered: the failure is ours, not the backend's.
+   * Given-up items are kept as segments ordered by `seq` (dispatch order for a job, after every job
+   * for the rest, a stable sort keeping the order they came in), so the list is in acceptance order.
+   * seal() (close(timeout), any thread, under `lock`) takes the list; items given up after it was
+   * taken can no longer be handed back, so they go to onFlushError like a failed batch.
+   */
+
+  /** The buffer each thread it started belongs to. */
+  private static final ThreadLocal<@Nullable Dispatcher<?>> OWNER = new ThreadLocal<>();
+  /** The buffer whose flush function runs on this thread now. */
+  private static final ThreadLocal<@Nullable Dispatcher<?>> FLUSHING = new ThreadLocal<>();
+  /** A key with a running flush and nothing queued behind it. Never mutated; compared by identity. */
+  private static final ArrayDeque<Object> IDLE = new ArrayDeque<>(0);
+
+  /**
+   * Where a finished batch goes.
+   *
+   * @param <T> the item type
+   */
+  @FunctionalInterface
+  public interface Sink<T> {
+    /**
+     * Writes a batch.
+     *
+     * @param key its key in a keyed buffer, or null
+     * @param batch the items, owned by the callee
+     * @throws Exception if the write failed
+     */
+    void flush(@Nullable Object key, List<T> batch) throws Exception;
+  }
+
+  /**
+   * An item whose producer asked for a future; travels the channel in place of the item.
+   *
+   * @param item the item
+   * @param result completes with the item's outcome
+   */
+  public record Tracked(Object item, CompletableFuture<Void> result) {}
+
+  /**
+   * A {@code flush()} call: every item before it in the channel is settled before it completes.
+   *
+   * @param result completes when those items are settled
+   */
+  public record FlushRequest(CompletableFuture<Void> result) {}
+
+  private final String name;
+  private final TimeSource time;
+  private final Problems problems;
+  private final Telemetry<T> telemetry;
+  private final Sink<T> sink;
+  private final Consumer<T> onReject;
+  private final BiConsumer<Exception, List<T>> onFlushError;
+  private final @Nullable MemoryGate<T> memory;
+  private final int maxInFlight;
+  /** Whether flushes of one key must not overlap: keyed buffers with maxInFlight > 1. */
+  private final boolean perKey;
+  private @Nullable Thread loop;
+
+  private int pending;
+  /** Keys with a running flush, each with the jobs queued behind it ({@link #IDLE} for none). */
+  private final Map<Object, ArrayDeque<Object>> busyKeys = new HashMap<>();
+  private final ConcurrentLinkedQueue<Job<T>> finished = new ConcurrentLinkedQueue<>();
+  /** Jobs running off the loop, for close(timeout)'s interrupts. Any thread. */
+  private final Set<Job<T>> running = ConcurrentHashMap.newKeySet();
+  /** The job of the flush running inline (maxInFlight 1), reused: no allocation per batch. */
+  private final Job<T> inline = new Job<>();
+  private long nextSeq;
+  private volatile boolean aborting;
+  /** Items failed or given up since the last flush() request completed. */
+  private long failedSinceRequest;
+  private long undeliveredSinceRequest;
+  private @Nullable Throwable lastFailure;
+
+  private final ReentrantLock lock = new ReentrantLock();
+  /** Given-up items, by seq. Guarded by lock. */
+  private final List<Segment> givenUp = new ArrayList<>();
+  /** Set when close(timeout) took the list. Guarded by lock. */
+  private boolean sealed;
+
+  /** Items given up together, with the place of their batch in dispatch order. */
+  private record Segment(long seq, List<?> items) {}
+
+  /** One flush. Fields are written before the hand-off to its thread and read after it. */
+  private static final class Job<T> {
+    Batch<T> batch = Batch.empty();
+    @Nullable Object @Nullable [] futures;
+    long held;
+    long bytes;
+    FlushReason reason = FlushReason.CLOSE;
+    @Nullable Object key;
+    long seq;
+    long nanos;
+    @Nullable Throwable failure;
+    volatile @Nullable Thread runner;
+    /** Set by stop(true) before it interrupts the runner. */
+    volatile boolean interrupted;
+
+    void set(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+        FlushReason reason, @Nullable Object key, long seq) {
+      this.batch = batch;
+      this.futures = futures;
+      this.held = held;
+      this.bytes = bytes;
+      this.reason = reason;
+      this.key = key;
+      this.seq = seq;
+      this.failure = null;
+      this.interrupted = false;
+    }
+  }
+
+  /**
+   * The unmodifiable list a flush receives. It owns its array: the loop hands the array over and
+   * never writes to it again, so a flush may keep the list for as long as it likes.
+   *
+   * @param <T> the item type
+   */
+  static final class Batch<T> extends AbstractList<T> implements RandomAccess {
+    private static final Batch<Object> EMPTY = new Batch<>(new Object[0], 0);
+    private final Object[] items;
+    private final int size;
+
+    Batch(Object[] items, int size) {
+      this.items = items;
+      this.size = size;
+    }
+
+    @SuppressWarnings("unchecked")
+    static <T> Batch<T> empty() {
+      return (Batch<T>) EMPTY;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public T get(int index) {
+      Objects.checkIndex(index, size);
+      return (T) items[index];
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+  }
+
+  /**
+   * Creates the dispatcher of one buffer.
+   *
+   * @param name the buffer's name, the prefix of its threads' names
+   * @param time its clock
+   * @param problems where callback failures go
+   * @param telemetry where outcomes are counted and told
+   * @param sink writes a batch
+   * @param onReject receives refused items
+   * @param onFlushError receives failed items
+   * @param memory the byte bound, released as items are settled, or null
+   * @param maxInFlight flushes at once; 1 runs them inline on the loop thread
+   * @param keyed whether batches have keys whose flushes must not overlap
+   */
+  public Dispatcher(String name, TimeSource time, Problems problems, Telemetry<T> telemetry,
+      Sink<T> sink, Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
+      @Nullable MemoryGate<T> memory, int maxInFlight, boolean keyed) {
+    this.name = name;
+    this.time = time;
+    this.problems = problems;
+    this.telemetry = telemetry;
+    this.sink = sink;
+    this.onReject = onReject;
+    this.onFlushError = onFlushError;
+    this.memory = memory;
+    this.maxInFlight = maxInFlight;
+    this.perKey = keyed && maxInFlight > 1;
+  }
+
+  // ---- threads ------------------------------------------------------------------------------
+
+  /**
+   * Creates (does not start) a virtual thread of this buffer.
+   *
+   * @param suffix appended to the buffer's name
+   * @param body what it runs
+   * @return the thread
+   */
+  public Thread newThread(String suffix, Runnable body) {
+    return Thread.ofVirtual().name(name + suffix).unstarted(() -> {
+      OWNER.set(this);
+      body.run();
+    });
+  }
+
+  /**
+   * Names the loop thread: the one that settles, and that close(timeout) interrupts.
+   *
+   * @param thread the loop thread
+   */
+  public void bindLoop(Thread thread) {
+    this.loop = thread;
+  }
+
+  /**
+   * Returns whether the calling thread is one this buffer started. Any thread.
+   *
+   * @return true on the loop, a flush thread, a periodic task's thread or a timeout worker
+   */
+  public boolean isOwnThread() {
+    return OWNER.get() == this;
+  }
+
+  /**
+   * Starts a helper virtual thread for the flush running on the calling thread (a timeout's
+   * worker): it belongs to the same buffer, and a retry inside it counts for that buffer.
+   *
+   * @param name the thread's name
+   * @param body what it runs
+   * @return the started thread
+   */
+  public static Thread startWorker(String name, Runnable body) {
+    Dispatcher<?> owner = OWNER.get();
+    Dispatcher<?> flushing = FLUSHING.get();
+    return Thread.ofVirtual().name(name).start(() -> {
+      OWNER.set(owner);
+      FLUSHING.set(flushing);
+      body.run();
+    });
+  }
+
+  /**
+   * Returns the telemetry of the buffer whose flush function runs on this thread.
+   *
+   * @return it, or null outside a flush
+   */
+  public static @Nullable Telemetry<?> flushingTelemetry() {
+    Dispatcher<?> d = FLUSHING.get();
+    return d == null ? null : d.telemetry;
+  }
+
+  // ---- hand-over ------------------------------------------------------------------------------
+
+  /**
+   * Takes the items out of {@code s} (which is left empty) and flushes them: inline when
+   * {@code maxInFlight} is 1; else on a thread of their own once fewer than {@code maxInFlight}
+   * flushes are pending (the loop waits), behind a running flush of the same key if there is one.
+   * Gives them up instead once the buffer gives up.
+   *
+   * @param s a non-empty batch
+   * @param reason why it is flushed
+   */
+  @SuppressWarnings("ReferenceEquality") // IDLE is a marker
+  public void dispatch(BatchState<T> s, FlushReason reason) {
+    Batch<T> batch = new Batch<>(s.items, s.size);
+    @Nullable Object @Nullable [] futures = s.futures;
+    long held = s.held;
+    long bytes = s.bytes;
+    s.items = new Object[s.limits.initialLength()];
+    s.futures = null;
+    s.size = 0;
+    s.bytes = 0;
+    s.held = 0;
+    s.epoch++;
+    s.lastUsed = time.nanoTime();
+    if (aborting) {
+      giveUp(batch, futures, held);
+      return;
+    }
+    if (maxInFlight == 1) {
+      Job<T> job = inline;
+      job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+      telemetry.flushStarted(batch.size(), bytes, reason);
+      run(job);
+      settle(job, aborting);
+      job.set(Batch.empty(), null, 0, 0, reason, null, 0);
+      return;
+    }
+    while (pending >= maxInFlight) {
+      if (!awaitFinished()) {
+        giveUp(batch, futures, held);
+        return;
+      }
+    }
+    Job<T> job = new Job<>();
+    job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+    pending++;
+    telemetry.flushStarted(batch.size(), bytes, reason);
+    if (perKey) {
+      Object key = Objects.requireNonNull(s.key);
+      ArrayDeque<Object> queue = busyKeys.get(key);
+      if (queue != null) {
+        if (queue == IDLE) { // the shared empty marker: give the key a queue of its own
+          queue = new ArrayDeque<>();
+          busyKeys.put(key, queue);
+        }
+        queue.add(job);
+        return;
+      }
+      busyKeys.put(key, IDLE);
+    }
+    start(job);
+  }
+
+  private void start(Job<T> job) {
+    running.add(job);
+    Thread loopThread = loop;
+    newThread("-flush", () -> {
+      job.runner = Thread.currentThread();
+      if (aborting) { // stop() ran before `runner` was set, so it could not interrupt us
+        job.interrupted = true;
+        Thread.currentThread().interrupt();
+      }
+      try {
+        run(job);
+      } finally {
+        running.remove(job);
+        job.runner = null;
+        finished.add(job);
+        LockSupport.unpark(loopThread);
+      }
+    }).start();
+  }
+
+  /** Calls the sink, timing it, with a JFR event around it; records what it threw. */
+  private void run(Job<T> job) {
+    Object event = Events.PRESENT ? Events.beginFlush() : null;
+    Dispatcher<?> outer = FLUSHING.get();
+    FLUSHING.set(this);
+    long start = time.nanoTime();
+    try {
+      sink.flush(job.key, job.batch);
+    } catch (Throwable t) {
+      job.failure = t;
+    } finally {
+      job.nanos = time.nanoTime() - start;
+      FLUSHING.set(outer);
+    }
+    if (event != null) {
+      Throwable f = job.failure;
+      try {
+        Events.commitFlush(event, name, job.key == null ? "" : describe(job.key),
+            job.batch.size(), job.bytes, job.reason.name(),
+            f == null ? "ok" : f instanceof PartialFlushException ? "partial" : "failed");
+      } catch (Throwable t) {
+        problems.caught(t);
+        problems.report(Problems.Kind.LISTENER_FAILED, "recording a JFR flush event failed", t);
+      }
+    }
+  }
+
+  // ---- waiting for flushes --------------------------------------------------------------------
+
+  /** Settles the flushes that finished off the loop. Loop thread; cheap when none. */
+  public void settleFinished() {
+    Job<T> job;
+    while ((job = finished.poll()) != null) {
+      pending--;
+      settle(job, job.interrupted);
+      if (perKey) {
+        startNextOf(Objects.requireNonNull(job.key));
+      }
+    }
+  }
+
+  /** A flush of {@code key} was settled: start the next one queued behind it, if any. */
+  @SuppressWarnings("unchecked")
+  private void startNextOf(Object key) {
+    ArrayDeque<Object> queue = busyKeys.get(key);
+    if (queue != null && aborting) {
+      giveUpQueued();
+    }
+    Object next = queue == null ? null : queue.poll();
+    if (next == null) {
+      busyKeys.remove(key);
+    } else {
+      start((Job<T>) next);
+    }
+  }
+
+  /** Gives up every job still queued behind a running flush of its key. */
+  @SuppressWarnings("unchecked")
+  private void giveUpQueued() {
+    for (var it = busyKeys.values().iterator(); it.hasNext(); ) {
+      ArrayDeque<Object> queue = it.next();
+      for (Object o; (o = queue.poll()) != null; ) {
+        Job<T> job = (Job<T>) o;
+        pending--;
+        telemetry.flushAbandoned(job.batch.size(), job.bytes);
+        giveUp(job.seq, job.batch, job.futures, job.held, null);
+      }
+    }
+  }
+
+  /**
+   * Parks until a flush finishes, then settles it.
+   *
+   * @return false, without waiting, once the buffer gives up
+   */
+  private boolean awaitFinished() {
+    while (finished.isEmpty()) {
+      if (aborting) {
+        return false;
+      }
+      LockSupport.park(this);
+      Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
+    }
+    settleFinished();
+    return true;
+  }
+
+  /**
+   * Waits until every flush handed over is settled (queued ones are given up if the buffer gives
+   * up; running ones are always waited for). Loop thread.
+   */
+  public void awaitAll() {
+    settleFinished();
+    while (pending > 0) {
+      if (aborting) {
+        giveUpQueued();
+        if (pending == 0) {
+          break;
+        }
+      }
+      while (finished.isEmpty()) {
+        LockSupport.park(this);
+        Thread.interrupted();
+      }
+      settleFinished();
+    }
+  }
+
+  /**
+   * Returns whether flushes are handed over and not yet settled.
+   *
+   * @return true while any is pending
+   */
+  public boolean busy() {
+    return pending > 0;
+  }
+
+  // ---- giving up ------------------------------------------------------------------------------
+
+  /**
+   * Gives up: flush nothing more, give up what is left. Any thread.
+   *
+   * @param interrupt whether to interrupt the loop and every running flush (close(timeout));
+   *     false after a fatal error, when running flushes finish normally
+   */
+  public void stop(boolean interrupt) {
+    aborting = true;
+    if (!interrupt) {
+      return;
+    }
+    for (Job<T> job : running) {
+      job.interrupted = true;
+      Thread r = job.runner;
+      if (r != null) {
+        r.interrupt();
+      }
+    }
+    Thread l = loop;
+    if (l != null) {
+      l.interrupt();
+    }
+  }
+
+  /**
+   * Returns whether the buffer gives up. Any thread.
+   *
+   * @return true once {@link #stop} was called
+   */
+  public boolean aborting() {
+    return aborting;
+  }
+
+  /**
+   * Gives up items that were never handed to the flush function (after {@link #stop}).
+   *
+   * @param items the items, in acceptance order
+   * @param futures their futures, parallel to {@code items}, or null if none is tracked
+   * @param held the bytes they hold under the memory bound
+   */
+  public void giveUp(List<?> items, @Nullable Object @Nullable [] futures, long held) {
+    giveUp(Long.MAX_VALUE, items, futures, held, null);
+  }
+
+  private void giveUp(long seq, List<?> items, @Nullable Object @Nullable [] futures, long held,
+      @Nullable Throwable cause) {
+    try {
+      int n = items.size();
+      if (n == 0) {
+        return;
+      }
+      Throwable why = cause != null ? cause : problems.fatal();
+      if (handBack(seq, items)) {
+        telemetry.gaveUp(n, true);
+        undeliveredSinceRequest += n;
+        failAll(futures, n, DeliveryException.Reason.UNDELIVERED, why == null
+            ? "close(timeout) gave up before the item was delivered"
+            : "the buffer stopped before the item was delivered", why);
+        return;
+      }
+      telemetry.gaveUp(n, false);
+      failedSinceRequest += n;
+      DeliveryException e = new DeliveryException(DeliveryException.Reason.UNDELIVERED,
+          "close(timeout) had returned before these " + n + " items were settled", why);
+      lastFailure = e;
+      failAll(futures, n, DeliveryException.Reason.FAILED, e.getMessage(), e);
+      @SuppressWarnings("unchecked")
+      List<T> list = (List<T>) items;
+      tellOnFlushError(e, list);
+    } finally {
+      release(held);
+    }
+  }
+
+  /** Adds items to the undelivered list unless close(timeout) already took it. */
+  private boolean handBack(long seq, List<?> items) {
+    lock.lock();
+    try {
+      if (sealed) {
+        return false;
+      }
+      givenUp.add(new Segment(seq, items));
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Takes the list of items given up so far, in acceptance order; later ones go to onFlushError.
+   * Any thread.
+   *
+   * @return the undelivered items
+   */
+  public List<Object> seal() {
+    lock.lock();
+    try {
+      sealed = true;
+      givenUp.sort(Comparator.comparingLong(Segment::seq)); // stable: equal seqs keep their order
+      List<Object> all = new ArrayList<>();
+      for (Segment s : givenUp) {
+        all.addAll(s.items());
+      }
+      return all;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  // ---- outcomes -------------------------------------------------------------------------------
+
+  /**
+   * Refuses an item: its future fails with the reason, onReject receives it.
+   *
+   * @param item the item
+   * @param m the bytes it holds under the memory bound
+   * @param future its future, if tracked
+   * @param why what refused it, for the future's exception
+   * @param cause the exception of the callback that failed, if any
+   */
+  public void reject(T item, long m, @Nullable CompletableFuture<Void> future, String why,
+      @Nullable Throwable cause) {
+    telemetry.rejected(item);
+    if (future != null) {
+      future.completeExceptionally(
+          new DeliveryException(DeliveryException.Reason.REJECTED, why, cause));
+    }
+    try {
+      onReject.accept(item);
+    } catch (Throwable t) {
+      problems.caught(t);
+      problems.report(Problems.Kind.ON_REJECT_FAILED,
+          "onReject threw; the rejected item is dropped: " + describe(item), t);
+    } finally {
+      release(m);
+    }
+  }
+
+  /**
+   * Settles a finished flush: counts it, completes its futures, hands failed items to onFlushError
+   * (or, when close(timeout) interrupted it, back as undelivered), gives back its memory.
+   */
+  private void settle(Job<T> job, boolean interruptedByClose) {
+    Batch<T> batch = job.batch;
+    int n = batch.size();
+    try {
+      Throwable failure = job.failure;
+      if (failure == null) {
+        telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
+        completeAll(job.futures, n);
+        return;
+      }
+      problems.caught(failure); // a VirtualMachineError stops the buffer after this settle
+      Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
+      int[] failedAt = null; // null: every item failed
+      if (e instanceof PartialFlushException partial) {
+        failedAt = indexes(partial, n);
+        if (failedAt != null && failedAt.length == 0) { // names no item: nothing failed
+          telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
+          completeAll(job.futures, n);
+          return;
+        }
+      }
+      int k = failedAt == null ? n : failedAt.length;
+      List<T> failed = failedAt == null ? batch : select(batch, failedAt);
+      if (interruptedByClose && handBack(job.seq, failed)) {
+        telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, k, e);
+        undeliveredSinceRequest += k;
+        completeEach(job.futures, n, failedAt, DeliveryException.Reason.UNDELIVERED,
+            "close(timeout) interrupted the item's flush and gave it up", e);
+        return;
+      }
+      telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
+      failedSinceRequest += k;
+      lastFailure = e;
+      completeEach(job.futures, n, failedAt, DeliveryException.Reason.FAILED,
+          "the item's batch failed", e);
+      tellOnFlushError(failedAt == null ? e : rebased((PartialFlushException) e, k), failed);
+    } finally {
+      release(job.held);
+    }
+  }
+
+  /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */
+  private int @Nullable [] indexes(PartialFlushException partial, int n) {
+    List<Integer> list = partial.failedIndexes();
+    int[] at = new int[list.size()];
+    for (int i = 0; i < at.length; i++) {
+      at[i] = list.get(i);
+      if (at[i] >= n) {
+        problems.report(Problems.Kind.POLICY_FAILED, "a PartialFlushException named index " + at[i]
+            + ", outside its batch of " + n + "; the whole batch counts as failed", partial);
+        return null;
+      }
+    }
+    return at;
+  }
+
+  private static <T> List<T> select(List<T> batch, int[] at) {
+    List<T> out = new ArrayList<>(at.length);
+    for (int i : at) {
+      out.add(batch.get(i));
+    }
+    return List.copyOf(out);
+  }
+
+  /**
+   * The exception onFlushError receives with just the failed items: its indexes point into that
+   * list ({@code 0..k-1}), so {@code e.failedItems(batch)} returns it; the original is suppressed.
+   */
+  private static PartialFlushException rebased(PartialFlushException original, int k) {
+    List<Integer> all = new ArrayList<>(k);
+    for (int i = 0; i < k; i++) {
+      all.add(i);
+    }
+    PartialFlushException e = new PartialFlushException(all, original.getCause());
+    e.addSuppressed(original);
+    return e;
+  }
+
+  private void tellOnFlushError(Exception e, List<T> failed) {
+    try {
+      if (Defaults.isLogAndDrop(onFlushError)) {
+        problems.report(Problems.Kind.FLUSH_FAILED, "flush of " + failed.size()
+            + " items failed; batch dropped (set onFlushError to handle it)", e);
+      } else {
+        onFlushError.accept(e, failed);
+      }
+    } catch (Throwable t) {
+      problems.caught(t);
+      problems.report(Problems.Kind.ON_FLUSH_ERROR_FAILED, "onFlushError threw while handling a "
+          + "failed flush of " + failed.size() + " items; they are dropped", t);
+    }
+  }
+
+  /**
+   * Completes a {@code flush()} request once every flush handed over is settled: it fails if items
+   * failed or were given up since the previous request.
+   *
+   * @param request the request's future
+   * @param lossy whether items before it were given up even if none is counted since the
+   *     previous request (a request met while the loop gives up)
+   * @return true if the request failed
+   */
+  public boolean complete(CompletableFuture<Void> request, boolean lossy) {
+    awaitAll();
+    long failed = failedSinceRequest;
+    long undelivered = undeliveredSinceRequest;
+    failedSinceRequest = 0;
+    undeliveredSinceRequest = 0;
+    Throwable cause = lastFailure;
+    lastFailure = null;
+    if (failed == 0 && undelivered == 0) {
+      if (!lossy) {
+        request.complete(null);
+        return false;
+      }
+      request.completeExceptionally(new DeliveryException(DeliveryException.Reason.UNDELIVERED,
+          "the buffer gave up on items accepted before this flush()", problems.fatal()));
+      return true;
+    }
+    String message = undelivered == 0
+        ? failed + " items failed since the previous flush() (handed to onFlushError)"
+        : failed == 0 ? undelivered + " items were given up undelivered since the previous flush()"
+        : failed + " items failed (handed to onFlushError) and " + undelivered
+            + " were given up undelivered since the previous flush()";
+    request.completeExceptionally(new DeliveryException(undelivered > 0
+        ? DeliveryException.Reason.UNDELIVERED : DeliveryException.Reason.FAILED, message,
+        cause != null ? cause : problems.fatal()));
+    return true;
+  }
+
+  private void release(long held) {
+    MemoryGate<T> gate = memory;
+    if (gate != null) {
+      gate.release(held);
+    }
+  }
+
+  private static void completeAll(@Nullable Object @Nullable [] futures, int n) {
+    if (futures == null) {
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      CompletableFuture<Void> f = futureAt(futures, i);
+      if (f != null) {
+        f.complete(null);
+      }
+    }
+  }
+
+  private static void failAll(@Nullable Object @Nullable [] futures, int n,
+      DeliveryException.Reason reason, @Nullable String message, @Nullable Throwable cause) {
+    completeEach(futures, n, null, reason, String.valueOf(message), cause);
+  }
+
+  /** Fails the futures at {@code failedAt} (all if null) with {@code reason}, completes the rest. */
+  private static void completeEach(@Nullable Object @Nullable [] futures, int n,
+      int @Nullable [] failedAt, DeliveryException.Reason reason, String message,
+      @Nullable Throwable cause) {
+    if (futures == null) {
+      return;
+    }
+    int next = 0;
+    for (int i = 0; i < n; i++) {
+      boolean failed = failedAt == null || (next < failedAt.length && failedAt[next] == i);
+      if (failedAt != null && failed) {
+        next++;
+      }
+      CompletableFuture<Void> f = futureAt(futures, i);
+      if (f == null) {
+        continue;
+      }
+      if (failed) {
+        f.completeExceptionally(new DeliveryException(reason, message, cause));
+      } else {
+        f.complete(null);
+      }
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static @Nullable CompletableFuture<Void> futureAt(@Nullable Object[] futures, int i) {
+    return (CompletableFuture<Void>) futures[i];
+  }
+
+  /**
+   * Renders an item or key for a log line, briefly and safely.
+   *
+   * @param item the item
+   * @return at most 200 characters
+   */
+  public static String describe(Object item) {
+    String s;
+    try {
+      s = String.valueOf(item);
+    } catch (Throwable e) {
+      s = item.getClass().getName() + " (toString threw)";
+    }
+    return s.length() > 200 ? s.substring(0, 200) + "..." : s;
+  }
+}
