@@ -1,0 +1,407 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Queue;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.LongStream;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The delivery contract under random combinations of what a buffer can be given: plain or keyed,
+ * one to four flushes in flight, count, byte and custom limits, a memory bound, retry and timeout
+ * middleware, whole and partial failures, callbacks that throw (onReject, onFlushError, the
+ * listener, a weigher, a key's policy function), several producers mixing add/offer/submit and
+ * flush(), and close() or close(timeout). Each seed checks, at the end:
+ * <ul>
+ *   <li>every accepted item ends in exactly one of delivered / failed / rejected / undelivered, as
+ *       seen by the callbacks, the futures, CloseResult and the stats (the accounting identity);
+ *   <li>flushes of one key never overlap (a plain buffer with maxInFlight > 1 may overlap), and a producer's items of one key reach the flush
+ *       function in the order it added them (for a plain buffer, with one flush in flight);
+ *   <li>a flush() future completes only after every item its producer added before it is settled,
+ *       and never succeeds when one of those items failed or was given up.
+ * </ul>
+ * Seeded: a failure names its seed. {@code -Dbatchbuffer.propertySeeds=N} runs N seeds.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class DeliveryPropertyTest {
+
+  static LongStream seeds() {
+    return LongStream.rangeClosed(1, Long.getLong("batchbuffer.propertySeeds", 40));
+  }
+
+  /** The two kinds of buffer behind one face. */
+  interface Target {
+    CompletableFuture<Void> submit(long item) throws InterruptedException;
+
+    void add(long item) throws InterruptedException;
+
+    boolean offer(long item);
+
+    CompletableFuture<Void> flush() throws InterruptedException;
+
+    CloseResult<Long> close(Duration timeout);
+
+    void close();
+
+    BufferStats stats();
+  }
+
+  /** What one seed chose, printed with a failure. */
+  record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
+      boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
+      boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis) {
+    static Scenario of(long seed) {
+      SplittableRandom r = new SplittableRandom(seed);
+      return new Scenario(seed, r.nextBoolean(), 1 + r.nextInt(5), 1 + r.nextInt(4),
+          1 + r.nextInt(20), 1 + r.nextInt(40), r.nextBoolean(), r.nextInt(3) == 0,
+          r.nextInt(3) == 0, r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
+          1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0);
+    }
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @MethodSource("seeds")
+  void everyAcceptedItemEndsInExactlyOneOutcomeAndKeysNeverOverlap(long seed) throws Exception {
+    Scenario sc = Scenario.of(seed);
+    String why = sc.toString();
+    SplittableRandom backendRandom = new SplittableRandom(seed * 31 + 7);
+    Queue<Long> delivered = new ConcurrentLinkedQueue<>();
+    Queue<Long> failed = new ConcurrentLinkedQueue<>();
+    Queue<Long> rejected = new ConcurrentLinkedQueue<>();
+    Queue<String> violations = new ConcurrentLinkedQueue<>();
+    Map<Long, AtomicInteger> running = new ConcurrentHashMap<>();
+    Map<Long, Long> lastSeen = new ConcurrentHashMap<>();
+    AtomicInteger callbackThrows = new AtomicInteger();
+
+    // The backend: random whole and partial failures; records what it accepted.
+    FlushFunc<Long> backend = batch -> {
+      int roll;
+      synchronized (backendRandom) {
+        roll = backendRandom.nextInt(12);
+      }
+      if (roll == 0) {
+        throw new IOException("whole batch failed");
+      }
+      if (roll <= 2 && batch.size() > 1) {
+        List<Integer> bad = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) {
+          if (i % 2 == 0) {
+            bad.add(i);
+          } else {
+            delivered.add(batch.get(i));
+          }
+        }
+        throw new PartialFlushException(bad, new IOException("some entries throttled"));
+      }
+      delivered.addAll(batch);
+    };
+    FlushFunc<Long> inner = backend;
+    if (sc.retry()) {
+      inner = FlushMiddleware.chain(inner, FlushMiddleware.retry(RetryPolicy.builder()
+          .maxAttempts(2).backoff(Duration.ZERO, Duration.ZERO).build(), TimeSource.system()));
+    }
+    if (sc.timeout()) {
+      inner = FlushMiddleware.chain(inner,
+          FlushMiddleware.timeout(Duration.ofHours(1), TimeSource.system()));
+    }
+    FlushFunc<Long> middle = inner;
+    // The outermost layer watches overlap and order per key (the whole buffer is one key).
+    KeyedFlushFunc<Long, Long> watched = (key, batch) -> {
+      AtomicInteger now = running.computeIfAbsent(key, k -> new AtomicInteger());
+      if (now.incrementAndGet() > 1 && (sc.keyed() || sc.maxInFlight() == 1)) {
+        violations.add("two flushes of key " + key + " at once");
+      }
+      if (sc.keyed() || sc.maxInFlight() == 1) {
+        // A producer's items of one key reach the flush function in the order it added them.
+        for (long item : batch) {
+          Long previous = lastSeen.put(key * 1_000 + item / 1_000_000, item);
+          if (previous != null && previous >= item) {
+            violations.add("key " + key + ": item " + item + " flushed after " + previous);
+          }
+        }
+      }
+      try {
+        middle.flush(batch);
+      } finally {
+        now.decrementAndGet();
+      }
+    };
+
+    FlushPolicy<Long> policy = FlushPolicy.count(sc.capacity());
+    if (sc.bytes()) {
+      policy = policy.or(FlushPolicy.bytes(item -> {
+        if (sc.throwingCallbacks() && item % 97 == 5) {
+          throw new IllegalStateException("weigher fails on " + item);
+        }
+        return item % 7 + 1;
+      }, 6 + sc.capacity()));
+    }
+    if (sc.canAdd()) {
+      policy = FlushPolicy.anyOf(policy, FlushPolicy.custom((b, item) -> false,
+          (b, item) -> item % 11 != 3, b -> false));
+    }
+    java.util.function.Consumer<Long> onReject = item -> {
+      rejected.add(item);
+      if (sc.throwingCallbacks() && item % 2 == 0) {
+        callbackThrows.incrementAndGet();
+        throw new IllegalStateException("onReject fails");
+      }
+    };
+    java.util.function.BiConsumer<Exception, List<Long>> onFlushError = (e, items) -> {
+      if (e instanceof PartialFlushException p) {
+        if (!p.failedItems(items).equals(items)) {
+          violations.add("onFlushError's exception does not index its list: " + p.failedIndexes()
+              + " vs " + items.size());
+        }
+      }
+      failed.addAll(items);
+      if (sc.throwingCallbacks() && items.get(0) % 3 == 0) {
+        callbackThrows.incrementAndGet();
+        throw new IllegalStateException("onFlushError fails");
+      }
+    };
+    BufferListener<Object> listener = new BufferListener<>() {
+      @Override
+      public void flushed(FlushInfo info) {
+        if (sc.throwingCallbacks()) {
+          throw new IllegalStateException("listener fails");
+        }
+      }
+    };
+    Target target = sc.keyed()
+        ? keyed(sc, watched, policy, onReject, onFlushError, listener)
+        : plain(sc, watched, policy, onReject, onFlushError, listener);
+
+    // Producers: each owns a range of items, mixes add/offer/submit and sometimes flush().
+    Map<Long, CompletableFuture<Void>> futures = new ConcurrentHashMap<>();
+    Queue<Long> accepted = new ConcurrentLinkedQueue<>();
+    List<CompletableFuture<Void>> producers = new ArrayList<>();
+    Queue<CompletableFuture<Void>> flushChecks = new ConcurrentLinkedQueue<>();
+    for (int p = 0; p < sc.producers(); p++) {
+      long base = (long) p * 1_000_000;
+      SplittableRandom pr = new SplittableRandom(seed * 131 + p);
+      producers.add(CompletableFuture.runAsync(() -> {
+        List<CompletableFuture<Void>> mine = new ArrayList<>();
+        try {
+          for (long i = base; i < base + sc.itemsPerProducer(); i++) {
+            int how = pr.nextInt(10);
+            if (how < 5) {
+              CompletableFuture<Void> f = target.submit(i);
+              futures.put(i, f);
+              mine.add(f);
+              accepted.add(i);
+            } else if (how < 8) {
+              target.add(i);
+              accepted.add(i);
+            } else if (target.offer(i)) {
+              accepted.add(i);
+            }
+            if (pr.nextInt(50) == 0) {
+              List<CompletableFuture<Void>> before = List.copyOf(mine); // since its last flush()
+              mine.clear();
+              CompletableFuture<Void> flushed = target.flush();
+              flushChecks.add(flushed.whenComplete((v, e) -> {
+                for (CompletableFuture<Void> f : before) {
+                  if (!f.isDone()) {
+                    violations.add("flush() completed before an item added ahead of it settled");
+                  } else if (e == null && f.isCompletedExceptionally() && !isRejected(f)
+                      && sc.producers() == 1) { // each failure is told to one flush() only
+                    violations.add("flush() succeeded though an item ahead of it was not delivered");
+                  }
+                }
+              }));
+            }
+          }
+        } catch (IllegalStateException closed) {
+          // a producer racing close: its item was not accepted
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          violations.add("producer interrupted");
+        }
+      }, Async.VIRTUAL));
+    }
+    CompletableFuture.allOf(producers.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+    CloseResult<Long> result;
+    if (sc.closeMillis() > 0) {
+      result = target.close(Duration.ofMillis(sc.closeMillis()));
+    } else {
+      target.close();
+      result = new CloseResult<>(true, List.of(), false);
+    }
+
+    // Futures: each says exactly the bucket the callbacks put its item in.
+    Map<Long, DeliveryException.Reason> outcome = new java.util.HashMap<>();
+    for (Map.Entry<Long, CompletableFuture<Void>> e : futures.entrySet()) {
+      try {
+        e.getValue().get(30, TimeUnit.SECONDS);
+      } catch (ExecutionException ex) {
+        DeliveryException d = (DeliveryException) Objects.requireNonNull(ex.getCause());
+        outcome.put(e.getKey(), d.reason());
+      }
+    }
+    for (CompletableFuture<Void> check : flushChecks) {
+      check.handle((v, e) -> null).get(30, TimeUnit.SECONDS); // each flush() future completed
+    }
+    assertThat(violations).as(why).isEmpty();
+    List<Long> settled = new ArrayList<>(delivered);
+    settled.addAll(failed);
+    settled.addAll(rejected);
+    settled.addAll(result.undelivered());
+    Collections.sort(settled);
+    List<Long> acceptedSorted = new ArrayList<>(accepted);
+    Collections.sort(acceptedSorted);
+    assertThat(settled).as(why + ": every accepted item exactly once").isEqualTo(acceptedSorted);
+    for (Map.Entry<Long, CompletableFuture<Void>> e : futures.entrySet()) {
+      long item = e.getKey();
+      DeliveryException.Reason r = outcome.get(item);
+      String bucket = r == null ? "delivered" : r.name();
+      boolean inBucket = switch (bucket) {
+        case "delivered" -> delivered.contains(item);
+        case "FAILED" -> failed.contains(item);
+        case "REJECTED" -> rejected.contains(item);
+        default -> result.undelivered().contains(item);
+      };
+      assertThat(inBucket).as(why + ": item " + item + "'s future says " + bucket).isTrue();
+    }
+    BufferStats s = target.stats();
+    assertThat(s.accepted()).as(why).isEqualTo(accepted.size());
+    assertThat(s.flushed()).as(why).isEqualTo(delivered.size());
+    assertThat(s.failed()).as(why).isEqualTo(failed.size());
+    assertThat(s.rejected()).as(why).isEqualTo(rejected.size());
+    assertThat(s.undelivered()).as(why).isEqualTo(result.undelivered().size());
+    assertThat(s.state()).as(why).isEqualTo(BufferStats.State.CLOSED);
+  }
+
+  private static boolean isRejected(CompletableFuture<Void> f) {
+    try {
+      f.join();
+      return false;
+    } catch (java.util.concurrent.CompletionException e) {
+      return e.getCause() instanceof DeliveryException d
+          && d.reason() == DeliveryException.Reason.REJECTED;
+    }
+  }
+
+  private static Target plain(Scenario sc, KeyedFlushFunc<Long, Long> flush,
+      FlushPolicy<Long> policy, java.util.function.Consumer<Long> onReject,
+      java.util.function.BiConsumer<Exception, List<Long>> onFlushError,
+      BufferListener<Object> listener) {
+    Options.Builder<Long> options = Options.<Long>builder().maxInFlight(sc.maxInFlight())
+        .listener(listener);
+    if (sc.memory()) {
+      options.maxBufferedBytes(item -> item % 5 + 1, 40);
+    }
+    Buffer<Long> b = Buffer.start(Config.<Long>builder(batch -> flush.flush(0L, batch))
+        .policy(policy).chanSize(sc.chanSize()).flushInterval(Duration.ofMillis(2))
+        .onReject(onReject).onFlushError(onFlushError).build(), options.build());
+    return new Target() {
+      @Override
+      public CompletableFuture<Void> submit(long item) throws InterruptedException {
+        return b.submit(item);
+      }
+
+      @Override
+      public void add(long item) throws InterruptedException {
+        b.add(item);
+      }
+
+      @Override
+      public boolean offer(long item) {
+        return b.offer(item);
+      }
+
+      @Override
+      public CompletableFuture<Void> flush() throws InterruptedException {
+        return b.flush();
+      }
+
+      @Override
+      public CloseResult<Long> close(Duration timeout) {
+        return b.close(timeout);
+      }
+
+      @Override
+      public void close() {
+        b.close();
+      }
+
+      @Override
+      public BufferStats stats() {
+        return b.stats();
+      }
+    };
+  }
+
+  private static Target keyed(Scenario sc, KeyedFlushFunc<Long, Long> flush,
+      FlushPolicy<Long> policy, java.util.function.Consumer<Long> onReject,
+      java.util.function.BiConsumer<Exception, List<Long>> onFlushError,
+      BufferListener<Object> listener) {
+    KeyedBuffer.Builder<Long, Long> builder = KeyedBuffer.<Long, Long>builder(
+            item -> item % sc.keys(), flush)
+        .policy(key -> {
+          if (sc.throwingCallbacks() && key == 4) {
+            throw new IllegalStateException("no policy for key 4");
+          }
+          return policy;
+        })
+        .chanSize(sc.chanSize()).flushInterval(Duration.ofMillis(2)).maxInFlight(sc.maxInFlight())
+        .maxKeys(Math.max(1, sc.keys() - 1)).onReject(onReject).onFlushError(onFlushError)
+        .listener(listener);
+    if (sc.memory()) {
+      builder.maxBufferedBytes(item -> item % 5 + 1, 40);
+    }
+    KeyedBuffer<Long, Long> b = builder.start();
+    return new Target() {
+      @Override
+      public CompletableFuture<Void> submit(long item) throws InterruptedException {
+        return b.submit(item);
+      }
+
+      @Override
+      public void add(long item) throws InterruptedException {
+        b.add(item);
+      }
+
+      @Override
+      public boolean offer(long item) {
+        return b.offer(item);
+      }
+
+      @Override
+      public CompletableFuture<Void> flush() throws InterruptedException {
+        return b.flush();
+      }
+
+      @Override
+      public CloseResult<Long> close(Duration timeout) {
+        return b.close(timeout);
+      }
+
+      @Override
+      public void close() {
+        b.close();
+      }
+
+      @Override
+      public BufferStats stats() {
+        return b.stats();
+      }
+    };
+  }
+}
