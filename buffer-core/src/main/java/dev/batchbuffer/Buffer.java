@@ -23,16 +23,18 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Thread-safe: any number of threads may add, offer and close concurrently. Memory consistency:
  * actions in a thread before {@code add(x)} (or a successful {@code offer(x)}) happen-before the flush
- * call that receives {@code x}, and the flush calls of one buffer happen one after another, in batch
- * order, on the loop thread. Every item accepted is eventually flushed, handed to
- * {@code onFlushError} or handed to {@code onReject}: nothing accepted is dropped silently.
+ * call that receives {@code x}; with the default {@code maxInFlight} of 1 the flush calls of one
+ * buffer happen one after another, in batch order, on the loop thread. Every item accepted is
+ * eventually flushed, handed to {@code onFlushError}, handed to {@code onReject}, or returned by
+ * {@link #close(Duration)} as undelivered: nothing accepted is dropped silently.
  *
  * @param <T> the item type
  */
 public final class Buffer<T> implements AutoCloseable {
   /*
    * A facade: the producer side and the lifecycle (RUNNING -> CLOSING -> TERMINATED, documented in
-   * internal.Engine) are shared with KeyedBuffer; the loop (internal.FlushLoop) owns the batch.
+   * internal.Engine), the loop (internal.Loop, which owns the batch) and the flushes
+   * (internal.Dispatcher) are shared with KeyedBuffer; docs/how-it-works.md draws the path.
    */
 
   static final AtomicInteger SEQUENCE = new AtomicInteger();
@@ -93,8 +95,8 @@ public final class Buffer<T> implements AutoCloseable {
    * @throws InterruptedException if the thread is interrupted on entry or while waiting; the item
    *     was not added and the interrupt status is cleared
    * @throws IllegalStateException if the buffer is closed (the item was not added), or if called
-   *     from the buffer's own loop thread (a callback) while the buffer is full, which would
-   *     deadlock
+   *     while the buffer is full from one of the buffer's own threads (the loop, a flush thread, a
+   *     periodic task, a timeout worker: where callbacks run), since waiting there could deadlock
    * @throws IllegalArgumentException if the item is above a per-item limit whose rule is
    *     {@link Oversize#FAIL_FAST}; the item was not added
    */
@@ -157,7 +159,7 @@ public final class Buffer<T> implements AutoCloseable {
    * @throws InterruptedException if the thread is interrupted on entry or while waiting; the item
    *     was not added and the interrupt status is cleared
    * @throws IllegalStateException if the buffer is closed (the item was not added), or if called
-   *     from the buffer's own loop thread while the buffer is full
+   *     while the buffer is full from one of the buffer's own threads
    * @throws IllegalArgumentException if the item is above a fail-fast per-item limit
    */
   public boolean offer(T item, Duration timeout) throws InterruptedException {
@@ -210,8 +212,9 @@ public final class Buffer<T> implements AutoCloseable {
    * {@link IllegalStateException}), drains every accepted item through the usual per-item logic,
    * does the final flush, and returns after that flush has returned. Idempotent: a second call waits
    * for the same end. If the calling thread is interrupted while waiting, it keeps waiting and
-   * returns with its interrupt status set. Called from inside a callback (on the loop thread), it
-   * starts the close and returns at once; the loop finishes the drain after the callback returns.
+   * returns with its interrupt status set. Called from one of the buffer's own threads (a callback
+   * on the loop, a flush thread, a periodic task, a timeout worker), it starts the close and returns
+   * at once; the loop finishes the drain after the callback returns.
    */
   @Override
   public void close() {
@@ -219,13 +222,18 @@ public final class Buffer<T> implements AutoCloseable {
   }
 
   /**
-   * Closes within {@code timeout}: as {@link #close()}, but when the drain has not finished in time
-   * it gives up. The loop is told to flush nothing more and is interrupted (so a flush blocked in
-   * I/O can return); every item not yet flushed has its future failed with a
-   * {@link DeliveryException} ({@code UNDELIVERED}) and is returned in the result, provided the loop
-   * hands it back within 200 ms. If a flush ignores the interrupt, the result says
-   * {@code stillFlushing} and the remaining futures fail when that flush returns. The unbounded
-   * {@link #close()} stays the seed's drain.
+   * Closes within {@code timeout}, measured on the buffer's {@link TimeSource}: as {@link #close()},
+   * but when the drain has not finished in time it gives up. Nothing more is flushed; the loop and
+   * every running flush are interrupted (so a flush blocked in I/O can return). Every item not
+   * delivered, including the failed items of a flush that the interrupt made fail, has its future
+   * failed with a {@link DeliveryException} ({@code UNDELIVERED}) and is returned in the result, in
+   * acceptance order, provided the buffer hands it back within a further 200 ms of the same clock;
+   * such items do not go to {@code onFlushError}. If a flush ignores the interrupt, the result says
+   * {@code stillFlushing}, and what is settled after it returned (that batch and anything not yet
+   * handed back) goes to {@code onFlushError}, its futures failing {@code FAILED}: every item not
+   * delivered is in exactly one of the two places. Called from one of the buffer's own threads it
+   * cannot wait: it starts the close and returns {@code CloseResult(false, [], true)} at once. The
+   * unbounded {@link #close()} stays the seed's drain.
    *
    * @param timeout how long the drain may take
    * @return whether everything was drained, and what was not

@@ -12,8 +12,7 @@ import java.time.Duration;
  * and must be quick: a slow listener slows the buffer. Producer events are called on the
  * producer's thread. An exception from a listener is caught, counted in
  * {@link BufferStats#listenerErrors()} and logged (rate-limited); it never reaches the buffer or
- * the producer. (A {@link VirtualMachineError} is not caught: as from any callback, it stops the
- * buffer.)
+ * the producer. (A {@link VirtualMachineError} still stops the buffer, as from any callback.)
  *
  * @param <T> the item type
  */

@@ -6,10 +6,13 @@ import java.util.List;
  * What {@link Buffer#close(java.time.Duration)} achieved.
  *
  * @param drained true if every accepted item was flushed, failed or rejected before the timeout
- * @param undelivered the items given up on: never flushed, their futures failed with
- *     {@link DeliveryException.Reason#UNDELIVERED}; in acceptance order
- * @param stillFlushing true if a flush call was still running when the timeout passed (it was
- *     interrupted; its batch's outcome is reported to its futures and callbacks when it returns)
+ * @param undelivered the items given up on: not delivered (never flushed, or in a flush that the
+ *     close's interrupt made fail), not handed to {@code onFlushError}, their futures failed with
+ *     {@link DeliveryException.Reason#UNDELIVERED}; in acceptance order (per key, for a
+ *     {@link KeyedBuffer})
+ * @param stillFlushing true if a flush (or another callback) was still running when the grace after
+ *     the timeout passed: it was interrupted and ignored it; what is settled after it returns is
+ *     reported to its futures and, unless delivered, to {@code onFlushError}, not to this list
  * @param <T> the item type
  */
 public record CloseResult<T>(boolean drained, List<T> undelivered, boolean stillFlushing) {

@@ -19,7 +19,9 @@ import org.jspecify.annotations.Nullable;
  * A batching buffer that keeps a batch per key: items are routed by a key function, each key's
  * batches follow that key's {@link FlushPolicy} and linger, and the flush function receives the key
  * with each batch (a batch per SQS queue, per Kafka partition, per tenant table). One loop on a
- * virtual thread serves every key, so per-key order holds and flushes never overlap.
+ * virtual thread serves every key. Flushes of one key never overlap and start in the order their
+ * batches were formed, also with {@link Builder#maxInFlight}, which lets batches of different keys
+ * flush in parallel.
  *
  * <pre>{@code
  * KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, sqs::sendBatch)

@@ -4,7 +4,8 @@ import java.util.List;
 
 /**
  * Writes one batch of one key: the flush function of a {@link KeyedBuffer}. Runs on the buffer's
- * loop thread, one call at a time; must not block indefinitely. The list is fresh, unmodifiable and
+ * loop thread, one call at a time (with {@code maxInFlight > 1}, on a flush thread, never two calls
+ * for one key at once); must not block indefinitely. The list is fresh, unmodifiable and
  * the callee's to keep; every item in it has {@code key}.
  *
  * @param <K> the key type

@@ -238,10 +238,11 @@ public final class Options<T> {
      * Lets up to {@code maxInFlight} flushes run at once, each on its own virtual thread, while the
      * loop goes on batching (an {@link AsyncFlushFunc#awaiting()} flush then overlaps its calls).
      * Batches are formed and started in order, but may finish in any order, and per-item futures
-     * complete as their batch finishes. At the limit the loop waits for a flush to finish, so
+     * complete as their batch is settled. At the limit the loop waits for a flush to finish, so
      * producers feel backpressure as usual; bytes under {@link #maxBufferedBytes} stay counted until
-     * the flush holding them finishes. The default, 1, runs each flush on the loop thread, strictly
-     * one after another.
+     * the flush holding them is settled. A flush thread counts as the buffer's own: {@code close()}
+     * there returns at once, and an {@code add} that finds no room throws instead of waiting. The
+     * default, 1, runs each flush on the loop thread, strictly one after another.
      *
      * @param maxInFlight at least 1
      * @return this builder

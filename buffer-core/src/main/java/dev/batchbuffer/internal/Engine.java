@@ -207,6 +207,7 @@ public final class Engine<T> {
     Thread t = dispatcher.newThread("", () -> {
       try {
         loop.run();
+        Thread.interrupted(); // close(timeout)'s interrupt is spent: the listener must not see it
         ended = true;
         telemetry.closed(stats());
       } finally {
