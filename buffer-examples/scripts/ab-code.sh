@@ -4,7 +4,8 @@
 # max). Each revision is checked out into its own temporary worktree and built once, so the working
 # tree is never touched. Alternating runs share the machine's load drift, so the ratio is steadier
 # than two long runs one after the other on a shared machine; the order flips every round (AB, BA,
-# ...) so a steady drift does not favour one side.
+# ...) so a steady drift does not favour one side. The JMH JSON and logs stay in a temporary
+# directory (printed at the end) for a look at single iterations; the worktrees are removed.
 #
 # usage: buffer-examples/scripts/ab-code.sh REV_A REV_B BENCHMARK [ROUNDS] [extra JMH args]
 # e.g.:  buffer-examples/scripts/ab-code.sh 748d163 5b27b2d AddFlushBenchmark 6 -wi 3 -i 5 -w 2s -r 2s
@@ -22,7 +23,7 @@ cleanup() {
   for s in A B; do
     [ ! -d "$out/wt-$s" ] || git -C "$repo" worktree remove --force "$out/wt-$s" || true
   done
-  rm -rf "$out"
+  echo "JMH results and logs: $out" >&2
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -170,7 +170,7 @@ public record Config<T>(
     }
 
     /**
-     * Sets {@link Config#willOverflow()}.
+     * Sets {@link Config#willOverflow()}; beside a {@link #policy}, it is added to the policy's own.
      *
      * @param willOverflow true if appending the item would break a hard limit
      * @return this builder
@@ -181,7 +181,7 @@ public record Config<T>(
     }
 
     /**
-     * Sets {@link Config#canAdd()}.
+     * Sets {@link Config#canAdd()}; beside a {@link #policy}, it is added to the policy's own.
      *
      * @param canAdd false to refuse the item
      * @return this builder
@@ -203,7 +203,7 @@ public record Config<T>(
     }
 
     /**
-     * Sets {@link Config#shouldFlush()}.
+     * Sets {@link Config#shouldFlush()}; beside a {@link #policy}, it is added to the policy's own.
      *
      * @param shouldFlush true to flush right after an append
      * @return this builder
@@ -262,17 +262,16 @@ public record Config<T>(
      * Sets {@code willOverflow}, {@code canAdd} and {@code shouldFlush} from {@code policy} (its
      * {@linkplain FlushPolicy#asWillOverflow() faces}); the loop keeps the policy's running state
      * itself. The policy's age becomes {@code flushInterval} (the shorter of the two if both are
-     * set) and its count becomes {@code capacity} unless {@code capacity} is set. A predicate set
-     * after this call replaces the policy's face in that slot.
+     * set) and its count becomes {@code capacity} unless {@code capacity} is set. A predicate also
+     * set on this builder (before or after this call) is added to the policy, never a replacement
+     * of one of its limits: {@code willOverflow} and {@code shouldFlush} flush when either the
+     * policy or the predicate says so, {@code canAdd} admits only what both admit.
      *
      * @param policy when a batch is complete
      * @return this builder
      */
     public Builder<T> policy(FlushPolicy<T> policy) {
       this.policy = Objects.requireNonNull(policy, "policy must not be null");
-      this.willOverflow = policy.asWillOverflow();
-      this.canAdd = policy.asCanAdd();
-      this.shouldFlush = policy.asShouldFlush();
       return this;
     }
 
@@ -287,7 +286,16 @@ public record Config<T>(
       Duration interval = flushInterval;
       int size = capacity;
       FlushPolicy<T> p = policy;
+      BiPredicate<List<T>, T> overflow = willOverflow;
+      BiPredicate<List<T>, T> admit = canAdd;
+      Predicate<List<T>> full = shouldFlush;
       if (p != null) {
+        // Every limit given holds: the builder's own predicates join the policy's.
+        FlushPolicy<T> all = overflow == null && admit == null && full == null ? p
+            : FlushPolicy.anyOf(p, FlushPolicy.conditions(overflow, admit, full));
+        overflow = all.asWillOverflow();
+        admit = all.asCanAdd();
+        full = all.asShouldFlush();
         Duration age = p.maxAge();
         if (age != null && (interval == null || age.compareTo(interval) < 0)) {
           interval = age;
@@ -296,7 +304,7 @@ public record Config<T>(
           size = p.maxItems();
         }
       }
-      return new Config<>(flush, willOverflow, canAdd, onReject, shouldFlush, onFlushError,
+      return new Config<>(flush, overflow, admit, onReject, full, onFlushError,
           size, chanSize, interval);
     }
   }

@@ -157,7 +157,10 @@ public interface FlushMiddleware<T> {
    * {@link PartialFlushException}, such as an interrupted {@link #retry}'s, keeps the items
    * already delivered, with a {@link FlushTimeoutException} as its cause); if not,
    * {@link FlushTimeoutException} fails the whole batch, and a call that ignores the interrupt keeps
-   * its virtual thread until it returns. An interrupt of the caller (the buffer's
+   * its virtual thread until it returns. In a {@link KeyedBuffer} with {@code maxInFlight > 1} the
+   * key's next flush waits for that call to return; with flushes inline on the loop
+   * ({@code maxInFlight = 1}) it may still be running when the next flush starts (the loop cannot
+   * wait for it without stopping the buffer). An interrupt of the caller (the buffer's
    * {@code close(timeout)}) is passed on to the call the same way. The call's thread counts as the
    * buffer's own: {@code close()} there returns at once.
    *

@@ -142,6 +142,23 @@ public final class FlushPolicy<T> {
   }
 
   /**
+   * The conditions a {@link Config.Builder} adds beside its policy: each non-null one, alone.
+   *
+   * @param willOverflow a flush-before condition, or null
+   * @param canAdd an admission condition, or null
+   * @param shouldFlush a flush-after condition, or null
+   * @param <T> the item type
+   * @return the policy of those conditions
+   */
+  static <T> FlushPolicy<T> conditions(@Nullable BiPredicate<List<T>, T> willOverflow,
+      @Nullable BiPredicate<List<T>, T> canAdd, @Nullable Predicate<List<T>> shouldFlush) {
+    return new FlushPolicy<>(NO_COUNT, null, NO_BYTES, NO_BYTES, Oversize.REJECT, null,
+        willOverflow == null ? List.of() : List.of(willOverflow),
+        canAdd == null ? List.of() : List.of(canAdd),
+        shouldFlush == null ? List.of() : List.of(shouldFlush));
+  }
+
+  /**
    * Flushes when {@code shouldFlush(batch)} is true after an append.
    *
    * @param shouldFlush a side-effect-free condition on the batch

@@ -55,8 +55,15 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   private KeyedBuffer(Builder<K, T> b) {
     String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
     KeyedFlushFunc<K, T> flush = b.flush;
+    FlushPolicy<T> uniform = b.uniformPolicy;
+    Weigher<? super T> failFast = null;
+    long failFastLimit = Long.MAX_VALUE;
+    if (uniform != null && uniform.oversize() == Oversize.FAIL_FAST) {
+      failFast = uniform.weigher();
+      failFastLimit = uniform.maxItemBytes();
+    }
     this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
-        b.maxBufferedBytes, null, Long.MAX_VALUE, b.listener, b.periodic, b.maxInFlight,
+        b.maxBufferedBytes, failFast, failFastLimit, b.listener, b.periodic, b.maxInFlight,
         b.onReject, b.onFlushError),
         (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), true);
     engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
@@ -222,6 +229,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private final Function<? super T, ? extends K> keyOf;
     private final KeyedFlushFunc<K, T> flush;
     private Function<? super K, FlushPolicy<T>> policyOf;
+    /** The policy of every key, when one was given for all: its FAIL_FAST rule is the producer's. */
+    private @Nullable FlushPolicy<T> uniformPolicy;
     private Duration flushInterval = Config.DEFAULT_FLUSH_INTERVAL;
     private int chanSize = Config.DEFAULT_CHAN_SIZE_FACTOR * Config.DEFAULT_CAPACITY;
     private int maxKeys = DEFAULT_MAX_KEYS;
@@ -245,7 +254,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     }
 
     /**
-     * Sets the policy of every key's batches.
+     * Sets the policy of every key's batches. Its {@link Oversize#FAIL_FAST} rule, if any, is
+     * checked on the producer's thread, as in {@link Buffer}.
      *
      * @param policy when a batch is complete
      * @return this builder
@@ -253,17 +263,21 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     public Builder<K, T> policy(FlushPolicy<T> policy) {
       Objects.requireNonNull(policy, "policy must not be null");
       this.policyOf = key -> policy;
+      this.uniformPolicy = policy;
       return this;
     }
 
     /**
-     * Sets a policy per key, asked once when a key gets state.
+     * Sets a policy per key, asked once on the loop thread when a key gets state. A key's policy is
+     * not known on the producer's thread, so its {@link Oversize#FAIL_FAST} rule acts as
+     * {@link Oversize#REJECT} there: an oversize item goes to {@code onReject}.
      *
      * @param policyOf the policy of a key; must not return null
      * @return this builder
      */
     public Builder<K, T> policy(Function<? super K, FlushPolicy<T>> policyOf) {
       Objects.requireNonNull(policyOf, "policyOf must not be null");
+      this.uniformPolicy = null;
       this.policyOf = key -> Objects.requireNonNull(policyOf.apply(key),
           () -> "policyOf returned null for key " + key);
       return this;

@@ -18,6 +18,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -70,8 +72,8 @@ public final class Dispatcher<T> {
 
   /** The buffer each thread it started belongs to. */
   private static final ThreadLocal<@Nullable Dispatcher<?>> OWNER = new ThreadLocal<>();
-  /** The buffer whose flush function runs on this thread now. */
-  private static final ThreadLocal<@Nullable Dispatcher<?>> FLUSHING = new ThreadLocal<>();
+  /** The flush whose function runs on this thread now (on a timeout worker: the flush it serves). */
+  private static final ThreadLocal<@Nullable Job<?>> FLUSHING = new ThreadLocal<>();
   /** A key with a running flush and nothing queued behind it. Never mutated; compared by identity. */
   private static final ArrayDeque<Object> IDLE = new ArrayDeque<>(0);
 
@@ -127,7 +129,7 @@ public final class Dispatcher<T> {
   /** Jobs running off the loop, for close(timeout)'s interrupts. Any thread. */
   private final Set<Job<T>> running = ConcurrentHashMap.newKeySet();
   /** The job of the flush running inline (maxInFlight 1), reused: no allocation per batch. */
-  private final Job<T> inline = new Job<>();
+  private final Job<T> inline = new Job<>(this);
   private long nextSeq;
   private volatile boolean aborting;
   /** Items failed or given up since the last flush() request completed. */
@@ -146,6 +148,15 @@ public final class Dispatcher<T> {
 
   /** One flush. Fields are written before the hand-off to its thread and read after it. */
   private static final class Job<T> {
+    final Dispatcher<T> owner;
+    /** Worker threads this flush started (FlushMiddleware.timeout) that have not ended. */
+    final AtomicInteger workers = new AtomicInteger();
+    /** Set by the loop when the job was settled while workers still ran: its key stays busy. */
+    volatile boolean holdingKey;
+    /** Claimed by whichever of the loop and the last worker frees the key, exactly once. */
+    final AtomicBoolean keyFreed = new AtomicBoolean();
+    /** Set when the job is posted again only to free its key. */
+    volatile boolean freeKeyOnly;
     Batch<T> batch = Batch.empty();
     @Nullable Object @Nullable [] futures;
     long held;
@@ -158,6 +169,10 @@ public final class Dispatcher<T> {
     volatile @Nullable Thread runner;
     /** Set by stop(true) before it interrupts the runner. */
     volatile boolean interrupted;
+
+    Job(Dispatcher<T> owner) {
+      this.owner = owner;
+    }
 
     void set(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
         FlushReason reason, @Nullable Object key, long seq) {
@@ -280,12 +295,36 @@ public final class Dispatcher<T> {
    */
   public static Thread startWorker(String name, Runnable body) {
     Dispatcher<?> owner = OWNER.get();
-    Dispatcher<?> flushing = FLUSHING.get();
+    Job<?> flushing = FLUSHING.get();
+    if (flushing != null) {
+      flushing.workers.incrementAndGet();
+    }
     return Thread.ofVirtual().name(name).start(() -> {
       OWNER.set(owner);
       FLUSHING.set(flushing);
-      body.run();
+      try {
+        body.run();
+      } finally {
+        if (flushing != null) {
+          flushing.owner.workerEnded(flushing);
+        }
+      }
     });
+  }
+
+  /**
+   * A worker of {@code job} ended. If it was the last and the job was settled meanwhile, the job's
+   * key is freed: the loop starts the key's next flush. Any thread.
+   */
+  private void workerEnded(Job<?> job) {
+    if (job.workers.decrementAndGet() == 0 && job.holdingKey
+        && job.keyFreed.compareAndSet(false, true)) {
+      @SuppressWarnings("unchecked")
+      Job<T> mine = (Job<T>) job;
+      mine.freeKeyOnly = true;
+      finished.add(mine);
+      LockSupport.unpark(loop);
+    }
   }
 
   /**
@@ -294,8 +333,8 @@ public final class Dispatcher<T> {
    * @return it, or null outside a flush
    */
   public static @Nullable Telemetry<?> flushingTelemetry() {
-    Dispatcher<?> d = FLUSHING.get();
-    return d == null ? null : d.telemetry;
+    Job<?> job = FLUSHING.get();
+    return job == null ? null : job.owner.telemetry;
   }
 
   // ---- hand-over ------------------------------------------------------------------------------
@@ -322,7 +361,7 @@ public final class Dispatcher<T> {
     s.held = 0;
     s.epoch++;
     s.lastUsed = time.nanoTime();
-    if (aborting) {
+    if (aborting || problems.fatal() != null) { // after a fatal error nothing more is flushed
       giveUp(batch, futures, held);
       return;
     }
@@ -335,13 +374,14 @@ public final class Dispatcher<T> {
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
       return;
     }
-    while (pending >= maxInFlight) {
-      if (!awaitFinished()) {
-        giveUp(batch, futures, held);
-        return;
-      }
+    while (pending >= maxInFlight && !aborting) {
+      awaitFinished();
     }
-    Job<T> job = new Job<>();
+    if (aborting) { // it may have come while the loop waited for a slot
+      giveUp(batch, futures, held);
+      return;
+    }
+    Job<T> job = new Job<>(this);
     job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
     pending++;
     telemetry.flushStarted(batch.size(), bytes, reason);
@@ -383,9 +423,10 @@ public final class Dispatcher<T> {
 
   /** Calls the sink, timing it, with a JFR event around it; records what it threw. */
   private void run(Job<T> job) {
+    clearStrayInterrupt();
     Object event = Events.PRESENT ? Events.beginFlush() : null;
-    Dispatcher<?> outer = FLUSHING.get();
-    FLUSHING.set(this);
+    Job<?> outer = FLUSHING.get();
+    FLUSHING.set(job);
     long start = time.nanoTime();
     try {
       sink.flush(job.key, job.batch);
@@ -408,18 +449,51 @@ public final class Dispatcher<T> {
     }
   }
 
+  /**
+   * Clears an interrupt that a callback left on this thread, so that it cannot fail the next flush
+   * (or turn a park into a spin); close(timeout)'s own interrupt is kept. Read after the flag:
+   * stop() sets `aborting` before it interrupts, so an interrupt from it is always recognised.
+   */
+  void clearStrayInterrupt() {
+    if (Thread.interrupted()) {
+      if (aborting) {
+        Thread.currentThread().interrupt();
+      } else {
+        problems.report(Problems.Kind.LOOP_INTERRUPTED,
+            "a callback left its thread interrupted; the interrupt was cleared", null);
+      }
+    }
+  }
+
   // ---- waiting for flushes --------------------------------------------------------------------
 
   /** Settles the flushes that finished off the loop. Loop thread; cheap when none. */
   public void settleFinished() {
     Job<T> job;
     while ((job = finished.poll()) != null) {
+      if (job.freeKeyOnly) { // its last timeout worker ended: the key may flush again
+        startNextOf(Objects.requireNonNull(job.key));
+        continue;
+      }
       pending--;
       settle(job, job.interrupted);
-      if (perKey) {
+      if (perKey && !holdsKey(job)) {
         startNextOf(Objects.requireNonNull(job.key));
       }
     }
+  }
+
+  /**
+   * Whether a settled job keeps its key busy: a timeout worker it started (and abandoned) still
+   * runs the flush function, so the key's next flush must not start yet. The last worker to end
+   * frees the key (workerEnded).
+   */
+  private boolean holdsKey(Job<T> job) {
+    if (job.workers.get() == 0) {
+      return false;
+    }
+    job.holdingKey = true; // then read workers again: workerEnded reads them the other way round
+    return job.workers.get() != 0 || !job.keyFreed.compareAndSet(false, true);
   }
 
   /** A flush of {@code key} was settled: start the next one queued behind it, if any. */
@@ -451,21 +525,13 @@ public final class Dispatcher<T> {
     }
   }
 
-  /**
-   * Parks until a flush finishes, then settles it.
-   *
-   * @return false, without waiting, once the buffer gives up
-   */
-  private boolean awaitFinished() {
-    while (finished.isEmpty()) {
-      if (aborting) {
-        return false;
-      }
+  /** Parks until a flush finishes (then settles it) or the buffer gives up. */
+  private void awaitFinished() {
+    while (finished.isEmpty() && !aborting) {
       LockSupport.park(this);
       Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
     }
     settleFinished();
-    return true;
   }
 
   /**
@@ -546,32 +612,29 @@ public final class Dispatcher<T> {
 
   private void giveUp(long seq, List<?> items, @Nullable Object @Nullable [] futures, long held,
       @Nullable Throwable cause) {
-    try {
-      int n = items.size();
-      if (n == 0) {
-        return;
-      }
-      Throwable why = cause != null ? cause : problems.fatal();
-      if (handBack(seq, items)) {
-        telemetry.gaveUp(n, true);
-        undeliveredSinceRequest += n;
-        failAll(futures, n, DeliveryException.Reason.UNDELIVERED, why == null
-            ? "close(timeout) gave up before the item was delivered"
-            : "the buffer stopped before the item was delivered", why);
-        return;
-      }
-      telemetry.gaveUp(n, false);
-      failedSinceRequest += n;
-      DeliveryException e = new DeliveryException(DeliveryException.Reason.UNDELIVERED,
-          "close(timeout) had returned before these " + n + " items were settled", why);
-      lastFailure = e;
-      failAll(futures, n, DeliveryException.Reason.FAILED, e.getMessage(), e);
-      @SuppressWarnings("unchecked")
-      List<T> list = (List<T>) items;
-      tellOnFlushError(e, list);
-    } finally {
-      release(held);
+    release(held); // before onFlushError, which may offer items again
+    int n = items.size();
+    if (n == 0) {
+      return;
     }
+    Throwable why = cause != null ? cause : problems.fatal();
+    if (handBack(seq, items)) {
+      telemetry.gaveUp(n, true);
+      undeliveredSinceRequest += n;
+      failAll(futures, n, DeliveryException.Reason.UNDELIVERED, why == null
+          ? "close(timeout) gave up before the item was delivered"
+          : "the buffer stopped before the item was delivered", why);
+      return;
+    }
+    telemetry.gaveUp(n, false);
+    failedSinceRequest += n;
+    DeliveryException e = new DeliveryException(DeliveryException.Reason.UNDELIVERED,
+        "close(timeout) had returned before these " + n + " items were settled", why);
+    lastFailure = e;
+    failAll(futures, n, DeliveryException.Reason.FAILED, e.getMessage(), e);
+    @SuppressWarnings("unchecked")
+    List<T> list = (List<T>) items;
+    tellOnFlushError(e, list);
   }
 
   /** Adds items to the undelivered list unless close(timeout) already took it. */
@@ -623,6 +686,7 @@ public final class Dispatcher<T> {
   public void reject(T item, long m, @Nullable CompletableFuture<Void> future, String why,
       @Nullable Throwable cause) {
     telemetry.rejected(item);
+    release(m); // first: onReject may offer the item again, or another in its place
     if (future != null) {
       future.completeExceptionally(
           new DeliveryException(DeliveryException.Reason.REJECTED, why, cause));
@@ -633,8 +697,6 @@ public final class Dispatcher<T> {
       problems.caught(t);
       problems.report(Problems.Kind.ON_REJECT_FAILED,
           "onReject threw; the rejected item is dropped: " + describe(item), t);
-    } finally {
-      release(m);
     }
   }
 
@@ -645,42 +707,40 @@ public final class Dispatcher<T> {
   private void settle(Job<T> job, boolean interruptedByClose) {
     Batch<T> batch = job.batch;
     int n = batch.size();
-    try {
-      Throwable failure = job.failure;
-      if (failure == null) {
+    // The bytes go back before any callback: onFlushError may offer the failed items again.
+    release(job.held);
+    Throwable failure = job.failure;
+    if (failure == null) {
+      telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
+      completeAll(job.futures, n);
+      return;
+    }
+    problems.caught(failure); // a VirtualMachineError stops the buffer after this settle
+    Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
+    int[] failedAt = null; // null: every item failed
+    if (e instanceof PartialFlushException partial) {
+      failedAt = indexes(partial, n);
+      if (failedAt != null && failedAt.length == 0) { // names no item: nothing failed
         telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
         completeAll(job.futures, n);
         return;
       }
-      problems.caught(failure); // a VirtualMachineError stops the buffer after this settle
-      Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
-      int[] failedAt = null; // null: every item failed
-      if (e instanceof PartialFlushException partial) {
-        failedAt = indexes(partial, n);
-        if (failedAt != null && failedAt.length == 0) { // names no item: nothing failed
-          telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
-          completeAll(job.futures, n);
-          return;
-        }
-      }
-      int k = failedAt == null ? n : failedAt.length;
-      List<T> failed = failedAt == null ? batch : select(batch, failedAt);
-      if (interruptedByClose && handBack(job.seq, failed)) {
-        telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, k, e);
-        undeliveredSinceRequest += k;
-        completeEach(job.futures, n, failedAt, DeliveryException.Reason.UNDELIVERED,
-            "close(timeout) interrupted the item's flush and gave it up", e);
-        return;
-      }
-      telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
-      failedSinceRequest += k;
-      lastFailure = e;
-      completeEach(job.futures, n, failedAt, DeliveryException.Reason.FAILED,
-          "the item's batch failed", e);
-      tellOnFlushError(failedAt == null ? e : rebased((PartialFlushException) e, k), failed);
-    } finally {
-      release(job.held);
     }
+    int k = failedAt == null ? n : failedAt.length;
+    List<T> failed = failedAt == null ? batch : select(batch, failedAt);
+    if (interruptedByClose && handBack(job.seq, failed)) {
+      telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, k, e);
+      undeliveredSinceRequest += k;
+      completeEach(job.futures, n, failedAt, DeliveryException.Reason.UNDELIVERED,
+          "close(timeout) interrupted the item's flush and gave it up", e);
+      return;
+    }
+    telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
+    failedSinceRequest += k;
+    lastFailure = e;
+    completeEach(job.futures, n, failedAt, DeliveryException.Reason.FAILED,
+        "the item's batch failed", e);
+    tellOnFlushError(failedAt == null ? e : rebased((PartialFlushException) e, k), failed);
   }
 
   /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */

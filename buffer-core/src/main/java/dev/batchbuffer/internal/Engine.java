@@ -114,6 +114,7 @@ public final class Engine<T> {
       h.bind(dispatcher);
     }
     this.hooks = h;
+    problems.onFatal(this::stopAdmission); // and wakes the loop, which then gives up
   }
 
   /**
@@ -216,9 +217,9 @@ public final class Engine<T> {
           LockSupport.unpark(c);
         }
       }
-      // What stopped the buffer is reported; a fatal error still ends its thread, as it would
-      // have without the buffer in between (the thread's uncaught-exception handler sees it).
-      if (problems.fatal() instanceof Error error) {
+      // What stopped the buffer is reported; a fatal error caught on this thread still ends it, as
+      // it would have without the buffer in between (its uncaught-exception handler sees it).
+      if (problems.fatal() instanceof Error error && problems.fatalCaughtHere()) {
         throw error;
       }
     });
@@ -528,7 +529,9 @@ public final class Engine<T> {
     boolean forever = nanos > Long.MAX_VALUE / 4; // a deadline that far would wrap the clock
     if (awaitTermination(forever ? 0L : time.nanoTime() + nanos, !forever)) {
       List<T> left = (List<T>) (List<?>) dispatcher.seal();
-      return new CloseResult<>(left.isEmpty(), left, false);
+      // A buffer that gave up (an earlier close(timeout), a fatal error) did not drain, even if
+      // what it gave up went to onFlushError rather than into this list.
+      return new CloseResult<>(left.isEmpty() && !dispatcher.aborting(), left, false);
     }
     dispatcher.stop(true);
     boolean done = awaitTermination(time.nanoTime() + ABORT_GRACE_NANOS, true);

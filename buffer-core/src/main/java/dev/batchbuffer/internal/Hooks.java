@@ -5,6 +5,7 @@ import dev.batchbuffer.TimeSource;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -160,24 +161,34 @@ public final class Hooks {
    * At close: runs each synchronous task once more and waits for running asynchronous ones. A task
    * that closes its own buffer does not deadlock here: close() returns at once on a task thread.
    *
-   * @param runSync false when close gave up: nothing more runs, and running asynchronous tasks
-   *     are interrupted instead of awaited
+   * @param giveUp true once close(timeout) gave up (or the buffer failed): nothing more runs, and
+   *     running asynchronous tasks are interrupted instead of awaited; read again whenever the
+   *     wait for a task is interrupted, since close(timeout) interrupts the loop when it gives up
    */
-  public void finish(boolean runSync) {
+  public void finish(BooleanSupplier giveUp) {
     for (int i = 0; i < specs.length; i++) {
-      if (!specs[i].async() && runSync) {
+      if (!specs[i].async() && !giveUp.getAsBoolean()) {
         runNow(specs[i].task());
       }
     }
     for (Thread t : running) {
-      if (t == null) {
-        continue;
-      }
-      if (runSync) {
-        Waits.joinUninterruptibly(t);
-      } else {
-        t.interrupt(); // close(timeout) gave up: ask a running task to stop, do not wait for it
+      if (t != null && !awaitOrInterrupt(t, giveUp)) {
+        t.interrupt(); // ask a running task to stop, do not wait for it
       }
     }
+  }
+
+  /** Joins {@code t} unless, or until, {@code giveUp} says to stop waiting: false then. */
+  @SuppressWarnings("ThreadJoinLoop") // the loop is around the join: an interrupt re-reads giveUp
+  private static boolean awaitOrInterrupt(Thread t, BooleanSupplier giveUp) {
+    while (!giveUp.getAsBoolean()) {
+      try {
+        t.join();
+        return true;
+      } catch (InterruptedException e) {
+        // close(timeout) gave up while we waited: look at giveUp again
+      }
+    }
+    return !t.isAlive();
   }
 }

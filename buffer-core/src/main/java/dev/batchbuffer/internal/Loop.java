@@ -232,7 +232,7 @@ public final class Loop<K, T> implements Runnable {
     telemetry.waiting(0, Telemetry.NONE);
     Hooks h = hooks;
     if (h != null) {
-      h.finish(!dispatcher.aborting());
+      h.finish(dispatcher::aborting);
     }
     Throwable fatal = problems.fatal();
     if (fatal != null) {

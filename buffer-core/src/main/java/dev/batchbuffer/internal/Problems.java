@@ -8,6 +8,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -101,7 +102,20 @@ public final class Problems {
 
 
   /** The first VirtualMachineError a callback threw; the loop stops when it sees one. */
-  private volatile @Nullable Throwable fatal;
+  private final AtomicReference<@Nullable Throwable> fatal = new AtomicReference<>();
+  /** Run once, by the thread that records the fatal error: stops admission, wakes the loop. */
+  private volatile Runnable onFatal = () -> {};
+  /** The thread that recorded the fatal error. */
+  private volatile @Nullable Thread fatalThread;
+
+  /**
+   * Sets what recording a fatal error does at once, on the recording thread (whichever it is).
+   *
+   * @param action stops admission and wakes the loop
+   */
+  public void onFatal(Runnable action) {
+    this.onFatal = action;
+  }
 
   /**
    * Takes note of anything a callback threw: a {@link VirtualMachineError} is recorded as fatal (the
@@ -111,8 +125,8 @@ public final class Problems {
    * @param t what a callback threw
    */
   public void caught(Throwable t) {
-    if (t instanceof VirtualMachineError && fatal == null) {
-      fatal = t;
+    if (t instanceof VirtualMachineError) {
+      fail(t);
     }
   }
 
@@ -123,9 +137,19 @@ public final class Problems {
    * @param t the error
    */
   public void fail(Throwable t) {
-    if (fatal == null) {
-      fatal = t;
+    if (fatal.compareAndSet(null, t)) {
+      fatalThread = Thread.currentThread();
+      onFatal.run();
     }
+  }
+
+  /**
+   * Returns whether the fatal error was caught on the calling thread.
+   *
+   * @return true if {@link #fail} recorded it here
+   */
+  public boolean fatalCaughtHere() {
+    return fatalThread == Thread.currentThread();
   }
 
   /**
@@ -134,7 +158,7 @@ public final class Problems {
    * @return the first fatal error, or null
    */
   public @Nullable Throwable fatal() {
-    return fatal;
+    return fatal.get();
   }
 
   private Tally tally(Kind kind) {
