@@ -120,7 +120,7 @@ public final class Dispatcher<T> {
   private final int maxInFlight;
   /** Whether flushes of one key must not overlap: keyed buffers with maxInFlight > 1. */
   private final boolean perKey;
-  private @Nullable Thread loop;
+  private volatile @Nullable Thread loop;
 
   private int pending;
   /** Keys with a running flush, each with the jobs queued behind it ({@link #IDLE} for none). */
