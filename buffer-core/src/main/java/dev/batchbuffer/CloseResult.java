@@ -9,7 +9,7 @@ import java.util.List;
  * @param undelivered the items given up on: not delivered (never flushed, or in a flush that the
  *     close's interrupt made fail), not handed to {@code onFlushError}, their futures failed with
  *     {@link DeliveryException.Reason#UNDELIVERED}; in acceptance order (per key, for a
- *     {@link KeyedBuffer})
+ *     {@link KeyedBuffer}); each item is returned by one {@code close(timeout)} call only
  * @param stillFlushing true if a flush (or another callback) was still running when the grace after
  *     the timeout passed: it was interrupted and ignored it; what is settled after it returns is
  *     reported to its futures and, unless delivered, to {@code onFlushError}, not to this list

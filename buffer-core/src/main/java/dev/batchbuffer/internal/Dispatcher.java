@@ -653,7 +653,8 @@ public final class Dispatcher<T> {
 
   /**
    * Takes the list of items given up so far, in acceptance order; later ones go to onFlushError.
-   * Any thread.
+   * The list is handed out once: a later call (a second close(timeout)) gets only what was given
+   * up since, so no item is returned twice. Any thread.
    *
    * @return the undelivered items
    */
@@ -666,6 +667,7 @@ public final class Dispatcher<T> {
       for (Segment s : givenUp) {
         all.addAll(s.items());
       }
+      givenUp.clear();
       return all;
     } finally {
       lock.unlock();
@@ -745,11 +747,11 @@ public final class Dispatcher<T> {
 
   /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */
   private int @Nullable [] indexes(PartialFlushException partial, int n) {
-    List<Integer> list = partial.failedIndexes();
-    int[] at = new int[list.size()];
+    // Sorted and distinct as the constructor makes them, even if a subclass overrides the getter.
+    int[] at = partial.failedIndexes().stream().mapToInt(Integer::intValue).sorted().distinct()
+        .toArray();
     for (int i = 0; i < at.length; i++) {
-      at[i] = list.get(i);
-      if (at[i] >= n) {
+      if (at[i] < 0 || at[i] >= n) {
         problems.report(Problems.Kind.POLICY_FAILED, "a PartialFlushException named index " + at[i]
             + ", outside its batch of " + n + "; the whole batch counts as failed", partial);
         return null;

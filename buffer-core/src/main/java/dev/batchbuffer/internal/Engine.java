@@ -285,15 +285,24 @@ public final class Engine<T> {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
-    int r = channel.tryOffer(request);
-    if (r == Channel.FULL) {
-      checkNotOwnThread();
-      r = waitForSlot(request, 0L, false, 0L);
+    // Counted before its slot is taken, so that a stats() snapshot in between can under-count the
+    // accepted items for a moment but never count the request as one (accepted never goes back).
+    telemetry.requested(1);
+    int r = Channel.FULL;
+    try {
+      r = channel.tryOffer(request);
+      if (r == Channel.FULL) {
+        checkNotOwnThread();
+        r = waitForSlot(request, 0L, false, 0L);
+      }
+    } finally {
+      if (r != Channel.OK) {
+        telemetry.requested(-1);
+      }
     }
     if (r == Channel.CLOSED) {
       throw closed();
     }
-    telemetry.requested();
     channel.wakeConsumer(); // a waiting loop may be counting arrivals toward a full batch
     return result;
   }
@@ -380,7 +389,7 @@ public final class Engine<T> {
     long deadline = timed ? time.nanoTime() + nanos : 0L;
     Weigher<? super T> weigher = failFast;
     if (weigher != null) {
-      long w = weigher.weigh(item);
+      long w = weigh(weigher, item);
       if (w > failFastLimit) {
         throw new IllegalArgumentException("item weighs " + w + " bytes, above the per-item limit of "
             + failFastLimit + " (Oversize.FAIL_FAST): not added");
@@ -389,7 +398,7 @@ public final class Engine<T> {
     MemoryGate<T> gate = memory;
     long m = 0;
     if (gate != null) {
-      m = gate.weightOf(item);
+      m = weigh(gate, item);
       if (!gate.tryAcquire(m)) {
         if (blocking == Blocking.NO) {
           checkOpen();
@@ -421,6 +430,28 @@ public final class Engine<T> {
       if (!added && gate != null) {
         gate.release(m);
       }
+    }
+  }
+
+  /**
+   * Weighs on the producer's thread: what the weigher throws goes to the caller (the item is not
+   * accepted), and a fatal error also stops the buffer, as from any callback.
+   */
+  private long weigh(Weigher<? super T> weigher, T item) {
+    try {
+      return weigher.weigh(item);
+    } catch (Throwable t) {
+      problems.caught(t);
+      throw t;
+    }
+  }
+
+  private long weigh(MemoryGate<T> gate, T item) {
+    try {
+      return gate.weightOf(item);
+    } catch (Throwable t) {
+      problems.caught(t);
+      throw t;
     }
   }
 

@@ -230,6 +230,8 @@ public final class Loop<K, T> implements Runnable {
       lossy |= dispatcher.complete(request, lossy); // after one loss, every later request fails
     }
     telemetry.waiting(0, Telemetry.NONE);
+    batches.clear();
+    keyCount = 0;
     Hooks h = hooks;
     if (h != null) {
       h.finish(dispatcher::aborting);

@@ -33,6 +33,13 @@ public sealed interface PolicyFace {
    */
   @SuppressWarnings("unchecked")
   static <T> @Nullable FlushPolicy<T> policyOf(Config<T> config) {
+    // A SEND_ALONE per-item limit cannot be evaluated as a plain predicate (it does not refuse, it
+    // flushes the batch and sends the item alone): its policy leads, and the other faces, which
+    // are exact as predicates, are evaluated as such.
+    if (config.canAdd() instanceof Admission<?> face
+        && face.policy().oversize() == Oversize.SEND_ALONE) {
+      return (FlushPolicy<T>) face.policy();
+    }
     for (Object slot : new Object[] {config.shouldFlush(), config.willOverflow(), config.canAdd()}) {
       if (slot instanceof PolicyFace face) {
         return (FlushPolicy<T>) face.policy();

@@ -206,9 +206,14 @@ public final class Telemetry<T> {
     slots.getAndIncrement(REFUSED);
   }
 
-  /** A flush() request entered the channel. Any thread. */
-  public void requested() {
-    slots.getAndIncrement(REQUESTS);
+  /**
+   * A flush() request is about to take a channel slot (1), or did not get one after all (-1).
+   * Any thread.
+   *
+   * @param n 1 or -1
+   */
+  public void requested(int n) {
+    slots.getAndAdd(REQUESTS, n);
   }
 
   /**

@@ -18,7 +18,7 @@ class TelemetryTest {
     // The channel shows a flush() request's slot before the request is counted: 3 then 2 items.
     assertThat(telemetry.snapshot(BufferStats.State.RUNNING, () -> 3, 0, 0).accepted())
         .isEqualTo(3);
-    telemetry.requested();
+    telemetry.requested(1);
     assertThat(telemetry.snapshot(BufferStats.State.RUNNING, () -> 3, 0, 0).accepted())
         .isEqualTo(3);
     assertThat(telemetry.snapshot(BufferStats.State.RUNNING, () -> 5, 0, 0).accepted())
