@@ -175,8 +175,9 @@ public record Config<T>(
      * @param willOverflow true if appending the item would break a hard limit
      * @return this builder
      */
-    public Builder<T> willOverflow(BiPredicate<List<T>, T> willOverflow) {
-      this.willOverflow = Objects.requireNonNull(willOverflow, "willOverflow must not be null");
+    public Builder<T> willOverflow(BiPredicate<? super List<T>, ? super T> willOverflow) {
+      this.willOverflow = narrow(Objects.requireNonNull(willOverflow,
+          "willOverflow must not be null"));
       return this;
     }
 
@@ -186,8 +187,8 @@ public record Config<T>(
      * @param canAdd false to refuse the item
      * @return this builder
      */
-    public Builder<T> canAdd(BiPredicate<List<T>, T> canAdd) {
-      this.canAdd = Objects.requireNonNull(canAdd, "canAdd must not be null");
+    public Builder<T> canAdd(BiPredicate<? super List<T>, ? super T> canAdd) {
+      this.canAdd = narrow(Objects.requireNonNull(canAdd, "canAdd must not be null"));
       return this;
     }
 
@@ -197,8 +198,9 @@ public record Config<T>(
      * @param onReject receives each refused item
      * @return this builder
      */
-    public Builder<T> onReject(Consumer<T> onReject) {
-      this.onReject = Objects.requireNonNull(onReject, "onReject must not be null");
+    @SuppressWarnings("unchecked") // a consumer of a supertype consumes T: safe
+    public Builder<T> onReject(Consumer<? super T> onReject) {
+      this.onReject = (Consumer<T>) Objects.requireNonNull(onReject, "onReject must not be null");
       return this;
     }
 
@@ -208,8 +210,10 @@ public record Config<T>(
      * @param shouldFlush true to flush right after an append
      * @return this builder
      */
-    public Builder<T> shouldFlush(Predicate<List<T>> shouldFlush) {
-      this.shouldFlush = Objects.requireNonNull(shouldFlush, "shouldFlush must not be null");
+    @SuppressWarnings("unchecked") // a predicate on a supertype tests List<T>: safe
+    public Builder<T> shouldFlush(Predicate<? super List<T>> shouldFlush) {
+      this.shouldFlush = (Predicate<List<T>>) Objects.requireNonNull(shouldFlush,
+          "shouldFlush must not be null");
       return this;
     }
 
@@ -219,8 +223,10 @@ public record Config<T>(
      * @param onFlushError receives each failed batch
      * @return this builder
      */
-    public Builder<T> onFlushError(BiConsumer<Exception, List<T>> onFlushError) {
-      this.onFlushError = Objects.requireNonNull(onFlushError, "onFlushError must not be null");
+    @SuppressWarnings("unchecked") // a consumer of supertypes consumes (Exception, List<T>): safe
+    public Builder<T> onFlushError(BiConsumer<? super Exception, ? super List<T>> onFlushError) {
+      this.onFlushError = (BiConsumer<Exception, List<T>>) Objects.requireNonNull(onFlushError,
+          "onFlushError must not be null");
       return this;
     }
 
@@ -273,6 +279,15 @@ public record Config<T>(
     public Builder<T> policy(FlushPolicy<T> policy) {
       this.policy = Objects.requireNonNull(policy, "policy must not be null");
       return this;
+    }
+
+    /**
+     * Views a predicate on supertypes as one on the config's exact types (it only ever tests them),
+     * keeping the object itself, so a policy face passed here is still recognised by the loop.
+     */
+    @SuppressWarnings("unchecked")
+    private static <T> BiPredicate<List<T>, T> narrow(BiPredicate<? super List<T>, ? super T> p) {
+      return (BiPredicate<List<T>, T>) p;
     }
 
     /**

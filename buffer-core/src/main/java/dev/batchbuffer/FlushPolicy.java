@@ -197,9 +197,16 @@ public final class FlushPolicy<T> {
    *
    * @param policies at least one
    * @param <T> the item type
+   * <p>Byte limits are all honoured. Those that share one {@link Weigher} object share one running
+   * weight (O(1) per item). A byte limit with another weigher object (two method references to
+   * one method are two objects) is checked on the batch as it stands, re-weighing it (O(n) per
+   * item): pass one weigher object, e.g. a constant, to keep every byte limit O(1).
+   *
    * @return the combination
-   * @throws IllegalArgumentException if none is given, or two byte limits use different weighers or
-   *     oversize rules (sum both sizes in one {@link Weigher} instead)
+   * @throws IllegalArgumentException if none is given; if two byte limits on one weigher object
+   *     disagree on the oversize rule; or if a byte limit with its own weigher object sends oversize
+   *     items alone or fails them fast (those rules act on the policy's one running weigher: give
+   *     both limits the same weigher object)
    */
   @SafeVarargs
   public static <T> FlushPolicy<T> anyOf(FlushPolicy<T>... policies) {
@@ -227,11 +234,22 @@ public final class FlushPolicy<T> {
     long bytes = maxBytes;
     long itemBytes = maxItemBytes;
     Oversize rule = oversize;
-    if (other.weigher != null) {
-      if (w != null && !w.equals(other.weigher)) {
-        throw new IllegalArgumentException("anyOf supports one weigher, got two (" + w + " and "
-            + other.weigher + "): sum both sizes in one Weigher");
+    List<BiPredicate<List<T>, T>> moreOverflows = other.overflows;
+    List<BiPredicate<List<T>, T>> moreVetoes = other.vetoes;
+    List<Predicate<List<T>>> moreFulls = other.fulls;
+    if (other.weigher != null && w != null && !w.equals(other.weigher)) {
+      // Another weigher object: its byte limit joins as conditions on the batch as it stands.
+      if (other.maxItemBytes != NO_BYTES && other.oversize != Oversize.REJECT) {
+        throw new IllegalArgumentException("a byte limit with its own weigher (" + other.weigher
+            + ", besides " + w + ") cannot use Oversize." + other.oversize + ": that rule acts on "
+            + "the policy's running weight; give both byte limits the same Weigher object");
       }
+      FlushPolicy<T> bytesOnly = new FlushPolicy<>(NO_COUNT, other.weigher, other.maxBytes,
+          other.maxItemBytes, Oversize.REJECT, null, List.of(), List.of(), List.of());
+      moreOverflows = concat(moreOverflows, List.of(bytesOnly.asWillOverflow()));
+      moreVetoes = concat(moreVetoes, List.of(bytesOnly.asCanAdd()));
+      moreFulls = concat(moreFulls, List.of(bytesOnly.asShouldFlush()));
+    } else if (other.weigher != null) {
       if (w != null && rule != other.oversize) {
         throw new IllegalArgumentException(
             "byte limits disagree on oversize (" + rule + " vs " + other.oversize + ")");
@@ -246,7 +264,7 @@ public final class FlushPolicy<T> {
       age = other.maxAge;
     }
     return new FlushPolicy<>(Math.min(maxItems, other.maxItems), w, bytes, itemBytes, rule, age,
-        concat(overflows, other.overflows), concat(vetoes, other.vetoes), concat(fulls, other.fulls));
+        concat(overflows, moreOverflows), concat(vetoes, moreVetoes), concat(fulls, moreFulls));
   }
 
   /**

@@ -363,8 +363,9 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @param onReject runs on the loop thread
      * @return this builder
      */
-    public Builder<K, T> onReject(Consumer<T> onReject) {
-      this.onReject = Objects.requireNonNull(onReject, "onReject must not be null");
+    @SuppressWarnings("unchecked") // a consumer of a supertype consumes T: safe
+    public Builder<K, T> onReject(Consumer<? super T> onReject) {
+      this.onReject = (Consumer<T>) Objects.requireNonNull(onReject, "onReject must not be null");
       return this;
     }
 
@@ -374,8 +375,11 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @param onFlushError runs on the loop thread
      * @return this builder
      */
-    public Builder<K, T> onFlushError(BiConsumer<Exception, List<T>> onFlushError) {
-      this.onFlushError = Objects.requireNonNull(onFlushError, "onFlushError must not be null");
+    @SuppressWarnings("unchecked") // a consumer of supertypes consumes (Exception, List<T>): safe
+    public Builder<K, T> onFlushError(
+        BiConsumer<? super Exception, ? super List<T>> onFlushError) {
+      this.onFlushError = (BiConsumer<Exception, List<T>>) Objects.requireNonNull(onFlushError,
+          "onFlushError must not be null");
       return this;
     }
 

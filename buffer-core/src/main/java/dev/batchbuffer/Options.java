@@ -149,14 +149,27 @@ public final class Options<T> {
     private Builder() {}
 
     /**
-     * Sets a listener that hears every flush, rejection, blocked producer and the close.
+     * Sets a listener that hears every flush, rejection, blocked producer and the close. Like
+     * {@link #maxBufferedBytes}, it narrows the builder to the listener's item type, so
+     * {@code Options.builder().listener(ordersListener)} gives {@code Options<Order>}.
      *
      * @param listener the listener; its exceptions are caught, counted and logged
-     * @return this builder
+     * @param <U> the item type of the buffer these options are for
+     * @return this builder, for items of type {@code U}
      */
-    public Builder<T> listener(BufferListener<? super T> listener) {
-      this.listener = Objects.requireNonNull(listener, "listener must not be null");
-      return this;
+    public <U extends T> Builder<U> listener(BufferListener<? super U> listener) {
+      Builder<U> self = narrow();
+      self.listener = Objects.requireNonNull(listener, "listener must not be null");
+      return self;
+    }
+
+    /**
+     * This builder for a narrower item type: everything set so far accepts a supertype of
+     * {@code T}, hence of {@code U}, so the view is safe.
+     */
+    @SuppressWarnings("unchecked")
+    private <U extends T> Builder<U> narrow() {
+      return (Builder<U>) this;
     }
 
     /**
@@ -220,18 +233,23 @@ public final class Options<T> {
      * flush has returned (channel and batch together): {@code add} waits, {@code offer} returns
      * false, while adding would exceed {@code maxBytes}. An item heavier than the whole bound is let
      * in only when nothing else is held, so it waits its turn but never deadlocks (and a policy's
-     * {@link Oversize} rule still applies to it). The weigher runs on producer threads and again on
-     * the loop, so it must be cheap and deterministic.
+     * {@link Oversize} rule still applies to it). The weigher runs once per item, on the
+     * producer's thread (what it throws goes to the caller of {@code add}), so it must be cheap and
+     * thread-safe; the weight travels with the item. The builder takes the weigher's item type:
+     * {@code Options.builder().maxBufferedBytes(Order::sizeInBytes, 64 << 20)} gives
+     * {@code Options<Order>} with no type witness.
      *
      * @param weigher the size of an item
      * @param maxBytes the most bytes held at once, at least 1
-     * @return this builder
+     * @param <U> the item type of the buffer these options are for
+     * @return this builder, for items of type {@code U}
      * @throws IllegalArgumentException if {@code maxBytes < 1}
      */
-    public Builder<T> maxBufferedBytes(Weigher<? super T> weigher, long maxBytes) {
-      this.memoryWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
-      this.maxBufferedBytes = Checks.atLeastOne("maxBufferedBytes", maxBytes);
-      return this;
+    public <U extends T> Builder<U> maxBufferedBytes(Weigher<? super U> weigher, long maxBytes) {
+      Builder<U> self = narrow();
+      self.memoryWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
+      self.maxBufferedBytes = Checks.atLeastOne("maxBufferedBytes", maxBytes);
+      return self;
     }
 
     /**

@@ -227,8 +227,40 @@ class FlushPolicyUnitTest {
     assertThatThrownBy(() -> FlushPolicy.<String>count(3).onOversize(Oversize.SEND_ALONE))
         .isInstanceOf(IllegalStateException.class).hasMessage("onOversize needs a byte limit: this policy has none");
     Weigher<String> other = s -> 2L * s.length();
-    assertThatThrownBy(() -> FlushPolicy.bytes(LENGTH, 5).or(FlushPolicy.bytes(other, 5)))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("anyOf supports one weigher");
+    assertThatThrownBy(() -> FlushPolicy.bytes(LENGTH, 5)
+        .or(FlushPolicy.bytes(other, 5, 2, Oversize.SEND_ALONE)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("cannot use Oversize.SEND_ALONE")
+        .hasMessageContaining("give both byte limits the same Weigher object");
+  }
+
+  @Test
+  void anyOfHonoursByteLimitsWrittenWithTwoWeigherObjects() throws Exception {
+    // Two method references to one method are two objects; a user writes them naturally.
+    FlushPolicy<String> twice = FlushPolicy.anyOf(
+        FlushPolicy.<String>bytes(String::length, 10), FlushPolicy.<String>bytes(String::length, 6));
+    FlushPolicy<String> doubled = FlushPolicy.<String>bytes(String::length, 10)
+        .or(FlushPolicy.bytes(s -> 2L * s.length(), 8, 4, Oversize.REJECT));
+    for (FlushPolicy<String> policy : List.of(twice, doubled)) {
+      Ledger<String> ledger = new Ledger<>();
+      try (Buffer<String> buffer = Buffer.start(Config.builder(ledger.flushed).policy(policy)
+          .flushInterval(HOURS).onReject(ledger::onReject).build())) {
+        for (String s : List.of("ab", "cd", "ef", "g", "hijkl", "m", "no")) {
+          buffer.add(s);
+          ledger.accepted.incrementAndGet();
+        }
+      }
+      ledger.assertBalanced();
+      if (policy == twice) {
+        assertThat(ledger.flushed.batches()).allSatisfy(b ->
+            assertThat(b.stream().mapToInt(String::length).sum()).isLessThanOrEqualTo(6));
+        assertThat(ledger.rejected).isEmpty();
+      } else {
+        assertThat(ledger.flushed.batches()).allSatisfy(b ->
+            assertThat(2 * b.stream().mapToInt(String::length).sum()).isLessThanOrEqualTo(8));
+        assertThat(ledger.rejected).as("above the second limit's 4 per item").containsExactly("hijkl");
+      }
+    }
   }
 
   @Test

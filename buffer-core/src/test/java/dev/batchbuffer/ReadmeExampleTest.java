@@ -20,35 +20,57 @@ class ReadmeExampleTest {
 
   record Event(String id, String payload) {}
 
+  /** A batch API's answer: which entries failed, as Kinesis PutRecords and SQS return it. */
+  record PutResult(List<Integer> failedIndexes, @org.jspecify.annotations.Nullable Exception firstError) {}
+
+  /** Accepts every entry whose id does not end in 7. */
   static final class Backend {
     final List<List<Event>> calls = new CopyOnWriteArrayList<>();
+    final List<Event> stored = new CopyOnWriteArrayList<>();
 
-    void putRecords(List<Event> batch) {
+    PutResult putRecords(List<Event> batch) {
       calls.add(batch);
+      List<Integer> failed = new java.util.ArrayList<>();
+      for (int i = 0; i < batch.size(); i++) {
+        if (batch.get(i).id().endsWith("7")) {
+          failed.add(i);
+        } else {
+          stored.add(batch.get(i));
+        }
+      }
+      return new PutResult(failed, failed.isEmpty() ? null : new IOException("throttled"));
     }
   }
 
   @Test
   void quickStart() throws Exception {
     Backend backend = new Backend();
+    List<Event> deadLetters = new CopyOnWriteArrayList<>();
     // --- README quick start ---
-    Config<Event> config = Config.builder(backend::putRecords)   // FlushFunc<Event>
-        .capacity(500)                                          // flush at 500 events
-        .flushInterval(Duration.ofMillis(200))                  // or 200 ms after the first one
+    Config<Event> config = Config.<Event>builder(batch -> {
+          PutResult result = backend.putRecords(batch);     // answers per record, like Kinesis, SQS
+          if (!result.failedIndexes().isEmpty()) {          // never let those answers vanish
+            throw new PartialFlushException(result.failedIndexes(), result.firstError());
+          }
+        })
+        .capacity(500)                                      // flush at 500 events
+        .flushInterval(Duration.ofMillis(200))              // or 200 ms after the first one
         .willOverflow((batch, e) -> bytes(batch) + e.payload().length() > 5 * 1024 * 1024)
-        .onFlushError((error, batch) -> System.err.println(batch.size() + " lost: " + error))
+        .onFlushError((error, failed) -> deadLetters.addAll(failed))  // just the failed events
         .build();
 
     try (Buffer<Event> buffer = Buffer.start(config)) {
       for (int i = 0; i < 1_000; i++) {
-        buffer.add(new Event("e" + i, "x".repeat(100)));          // blocks while the channel is full
+        buffer.add(new Event("e" + i, "x".repeat(100)));      // blocks while the channel is full
       }
-    }                                                           // close(): drain, final flush, wait
+    }                                                       // close(): drain, final flush, wait
     // --- end ---
     // Two batches of 500, unless the 200 ms linger closes one early on a slow machine.
     assertThat(backend.calls.stream().mapToInt(List::size).sum()).isEqualTo(1_000);
     assertThat(backend.calls).hasSizeGreaterThanOrEqualTo(2)
         .allSatisfy(b -> assertThat(b).hasSizeLessThanOrEqualTo(500));
+    assertThat(deadLetters).hasSize(100).allSatisfy(e -> assertThat(e.id()).endsWith("7"));
+    assertThat(backend.stored.size() + deadLetters.size()).isEqualTo(1_000);
   }
 
   static long bytes(List<Event> batch) {
