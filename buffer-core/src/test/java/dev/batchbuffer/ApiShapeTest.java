@@ -21,13 +21,13 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ApiShapeTest {
 
-  record Order(String id, byte[] payload) {
+  record Order(String id, String payload) {
     long sizeInBytes() {
-      return payload.length;
+      return payload.length();
     }
   }
 
-  record Record(String partitionKey, byte[] data) {}
+  record Entry(String partitionKey, String data) {}
 
   /** A dead-letter sink shared by every buffer of an application: it takes anything. */
   static final List<Object> DEAD_LETTERS = new CopyOnWriteArrayList<>();
@@ -41,8 +41,8 @@ class ApiShapeTest {
     RecordingFlush<Order> flush = new RecordingFlush<>();
     try (Buffer<Order> buffer = Buffer.start(Config.builder(flush).capacity(2).build(),
         Options.builder().maxBufferedBytes(Order::sizeInBytes, 1 << 20).name("orders").build())) {
-      buffer.add(new Order("a", new byte[10]));
-      buffer.add(new Order("b", new byte[10]));
+      buffer.add(new Order("a", "0123456789"));
+      buffer.add(new Order("b", "0123456789"));
     }
     assertThat(flush.items()).extracting(Order::id).containsExactly("a", "b");
   }
@@ -58,7 +58,7 @@ class ApiShapeTest {
     };
     try (Buffer<Order> buffer = Buffer.start(Config.builder(new RecordingFlush<Order>())
         .capacity(1).build(), Options.builder().listener(listener).maxInFlight(2).build())) {
-      buffer.add(new Order("a", new byte[1]));
+      buffer.add(new Order("a", "x"));
     }
     assertThat(heard).hasSize(1);
   }
@@ -69,12 +69,12 @@ class ApiShapeTest {
       throw new java.io.IOException("down");
     };
     try (Buffer<Order> buffer = Buffer.start(Config.builder(failing).capacity(1)
-        .canAdd((batch, order) -> order.payload().length < 100)
+        .canAdd((batch, order) -> order.payload().length() < 100)
         .onReject(DEAD_LETTER)
         .onFlushError(DEAD_BATCH)
         .build())) {
-      buffer.add(new Order("too big", new byte[100]));
-      buffer.add(new Order("fails", new byte[1]));
+      buffer.add(new Order("too big", "x".repeat(100)));
+      buffer.add(new Order("fails", "x"));
     }
     KeyedFlushFunc<String, Order> keyedFailing = (key, batch) -> {
       throw new java.io.IOException("down");
@@ -84,7 +84,7 @@ class ApiShapeTest {
         .onReject(DEAD_LETTER)
         .onFlushError(DEAD_BATCH)
         .start()) {
-      keyed.add(new Order("k", new byte[1]));
+      keyed.add(new Order("k", "x"));
     }
     assertThat(DEAD_LETTERS).hasSize(3);
     DEAD_LETTERS.clear();
@@ -92,25 +92,25 @@ class ApiShapeTest {
 
   @Test
   void presetsInferTheItemTypeInAChain() throws Exception {
-    RecordingFlush<Record> flush = new RecordingFlush<>();
+    RecordingFlush<Entry> flush = new RecordingFlush<>();
     // In a builder, the policy's type comes from the builder: an implicit lambda is fine.
-    Config<Record> config = Config.builder(flush)
-        .policy(Presets.kinesisPutRecords(r -> r.data().length + r.partitionKey().length()))
+    Config<Entry> config = Config.builder(flush)
+        .policy(Presets.kinesisPutRecords(r -> (long) r.data().length() + r.partitionKey().length()))
         .build();
     // In a chain of its own, a method reference (or a typed lambda) carries the type.
-    FlushPolicy<Record> lingering = Presets.kinesisPutRecords(ApiShapeTest::recordBytes)
+    FlushPolicy<Entry> lingering = Presets.kinesisPutRecords(ApiShapeTest::recordBytes)
         .or(FlushPolicy.age(Duration.ofMillis(100)));
-    FlushPolicy<Record> typed = Presets.kinesisPutRecords((Record r) -> r.data().length)
+    FlushPolicy<Entry> typed = Presets.kinesisPutRecords((Entry r) -> r.data().length())
         .or(FlushPolicy.age(Duration.ofMillis(100)));
-    try (Buffer<Record> buffer = Buffer.start(config)) {
-      buffer.add(new Record("k", new byte[3]));
+    try (Buffer<Entry> buffer = Buffer.start(config)) {
+      buffer.add(new Entry("k", "abc"));
     }
     assertThat(flush.items()).hasSize(1);
     assertThat(lingering.maxAge()).isEqualTo(Duration.ofMillis(100));
     assertThat(typed.maxItems()).isEqualTo(Presets.KINESIS_MAX_RECORDS);
   }
 
-  static long recordBytes(Record r) {
-    return r.data().length + r.partitionKey().length();
+  static long recordBytes(Entry r) {
+    return (long) r.data().length() + r.partitionKey().length();
   }
 }

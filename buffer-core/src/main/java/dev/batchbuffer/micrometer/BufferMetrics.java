@@ -31,6 +31,10 @@ import java.util.function.ToDoubleFunction;
  * <p>The meters hold the buffer weakly, as Micrometer's own binders do: once the buffer is
  * unreachable they read NaN. The table of meters is in the README ("Metrics").
  */
+// Micrometer's types in this class's API are not re-exported (requires static, not transitive): the
+// only users of this class are applications that require micrometer.core themselves, and every
+// other user of the module must not need Micrometer on the module path.
+@SuppressWarnings("exports")
 public final class BufferMetrics implements MeterBinder {
   /** The prefix of every meter's name. */
   public static final String PREFIX = "batchbuffer";
