@@ -1,0 +1,299 @@
+package dev.batchbuffer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchbuffer.micrometer.BufferMetrics;
+import dev.batchbuffer.testing.ManualTimeSource;
+import dev.batchbuffer.testing.RecordingFlush;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Every Java block of the README, compiled here (or in {@link ReadmeExampleTest}) between
+ * {@code // --- README <name> ---} and {@code // --- end ---} markers, and a check that each block
+ * of the README appears in one of those regions verbatim (up to indentation), so no README example
+ * can stop compiling or drift from the code that is compiled.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ReadmeBlocksTest {
+
+  @Test
+  void everyJavaBlockOfTheReadmeIsACompiledRegion() throws IOException {
+    Path root = Path.of("").toAbsolutePath();
+    Path readme = root.resolve("README.md");
+    if (!Files.exists(readme)) {
+      readme = root.resolveSibling("README.md"); // run from buffer-core
+    }
+    Path tests = Path.of("src/test/java/dev/batchbuffer");
+    List<List<String>> regions = new ArrayList<>();
+    for (String file : List.of("ReadmeExampleTest.java", "ReadmeBlocksTest.java")) {
+      regions.addAll(regions(Files.readAllLines(tests.resolve(file))));
+    }
+    List<List<String>> blocks = blocks(Files.readAllLines(readme));
+    assertThat(blocks).as("README java blocks").isNotEmpty();
+    for (List<String> block : blocks) {
+      assertThat(regions).as("a compiled region equal to this README block:%n%s",
+          String.join("\n", block)).contains(block);
+    }
+  }
+
+  /** The README's ```java blocks, each normalized. */
+  static List<List<String>> blocks(List<String> lines) {
+    List<List<String>> out = new ArrayList<>();
+    List<String> current = null;
+    for (String line : lines) {
+      if (current == null && line.startsWith("```java")) {
+        current = new ArrayList<>();
+      } else if (current != null && line.startsWith("```")) {
+        out.add(normalize(current));
+        current = null;
+      } else if (current != null) {
+        current.add(line);
+      }
+    }
+    return out;
+  }
+
+  /** The regions between the README markers of a test source, each normalized. */
+  static List<List<String>> regions(List<String> lines) {
+    List<List<String>> out = new ArrayList<>();
+    List<String> current = null;
+    for (String line : lines) {
+      String t = line.strip();
+      if (t.startsWith("// --- README ")) {
+        current = new ArrayList<>();
+      } else if (current != null && t.equals("// --- end ---")) {
+        out.add(normalize(current));
+        current = null;
+      } else if (current != null) {
+        current.add(line);
+      }
+    }
+    return out;
+  }
+
+  /** Drops blank lines and trailing spaces, and the indentation common to all lines. */
+  static List<String> normalize(List<String> lines) {
+    List<String> kept = lines.stream().map(String::stripTrailing).filter(l -> !l.isEmpty()).toList();
+    int indent = kept.stream().mapToInt(l -> l.length() - l.stripLeading().length()).min().orElse(0);
+    return kept.stream().map(l -> l.substring(indent)).toList();
+  }
+
+  // ---- the blocks ---------------------------------------------------------------------------
+
+  record Entry(String id, String body) {
+    long sizeInBytes() {
+      return body.length();
+    }
+  }
+
+  static final class RecordBackend {
+    final List<List<Entry>> sent = new CopyOnWriteArrayList<>();
+
+    void send(List<Entry> batch) {
+      sent.add(batch);
+    }
+  }
+
+  @Test
+  void flushPolicies() throws Exception {
+    RecordBackend backend = new RecordBackend();
+    // --- README flush policies ---
+    FlushPolicy<Entry> policy = FlushPolicy.<Entry>count(500)              // at 500 entries
+        .or(FlushPolicy.bytes(Entry::sizeInBytes, 5 * 1024 * 1024))         // or before 5 MiB would be passed
+        .or(FlushPolicy.age(Duration.ofMillis(200)));                       // or 200 ms after the first entry
+    Config<Entry> config = Config.builder(backend::send).policy(policy).build();
+    // --- end ---
+    try (Buffer<Entry> buffer = Buffer.start(config)) {
+      for (int i = 0; i < 1_000; i++) {
+        buffer.add(new Entry("r" + i, "x"));
+      }
+    }
+    assertThat(backend.sent).allSatisfy(b -> assertThat(b).hasSizeLessThanOrEqualTo(500));
+    assertThat(backend.sent.stream().mapToInt(List::size).sum()).isEqualTo(1_000);
+  }
+
+  record Message(String queueUrl, String body) {
+    long sizeInBytes() {
+      return body.length();
+    }
+  }
+
+  static final class Sqs {
+    final List<String> queues = new CopyOnWriteArrayList<>();
+
+    void sendBatch(String queueUrl, List<Message> batch) {
+      queues.add(queueUrl + ":" + batch.size());
+    }
+
+    void sendBatch(List<Msg> batch) {
+      queues.add("msgs:" + batch.size());
+    }
+  }
+
+  @Test
+  void keyedBuffers() throws Exception {
+    Sqs sqs = new Sqs();
+    // --- README keyed buffers ---
+    KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, sqs::sendBatch)
+        .policy(Presets.sqsSendMessageBatch(Message::sizeInBytes))   // or .policy(key -> policyFor(key))
+        .flushInterval(Duration.ofMillis(100))
+        .maxKeys(1_000)                     // a new key beyond this drops the longest-idle key or flushes the oldest batch
+        .maxBufferedItems(50_000)           // across keys: the oldest batches are flushed early to stay under
+        .keyIdleTimeout(Duration.ofMinutes(1))
+        .start();
+    // --- end ---
+    try (buffer) {
+      for (int i = 0; i < 25; i++) {
+        buffer.add(new Message("q" + (i % 2), "m" + i));
+      }
+    }
+    assertThat(sqs.queues).allSatisfy(q -> assertThat(Integer.parseInt(q.substring(q.indexOf(':') + 1)))
+        .isLessThanOrEqualTo(Presets.SQS_MAX_ENTRIES));
+  }
+
+  record Order(String id) {}
+
+  @Test
+  void deliveryGuarantees() throws Exception {
+    RecordingFlush<Order> flush = new RecordingFlush<>();
+    List<Order> deadLetters = new CopyOnWriteArrayList<>();
+    Order order = new Order("o1");
+    Buffer<Order> buffer = Buffer.start(Config.builder(flush).build());
+    // --- README delivery guarantees ---
+    CompletableFuture<Void> sent = buffer.submit(order);      // like add, plus a future for this item
+    buffer.flush().get(5, TimeUnit.SECONDS);                  // everything accepted so far, now
+    CloseResult<Order> result = buffer.close(Duration.ofSeconds(10));  // bounded drain
+    if (!result.drained()) {
+      deadLetters.addAll(result.undelivered());               // never flushed; their futures failed
+    }
+    // --- end ---
+    assertThat(sent).isCompleted();
+    assertThat(result.drained()).isTrue();
+    assertThat(deadLetters).isEmpty();
+    assertThat(flush.items()).containsExactly(order);
+  }
+
+  record Msg(String body) {}
+
+  /** Stands in for a logger. */
+  static final class Log {
+    final List<String> lines = new CopyOnWriteArrayList<>();
+
+    void info(String line) {
+      lines.add(line);
+    }
+  }
+
+  @Test
+  void flushMiddleware() throws Exception {
+    Sqs sqs = new Sqs();
+    ManualTimeSource time = new ManualTimeSource();
+    Log log = new Log();
+    // --- README middleware ---
+    RetryPolicy policy = RetryPolicy.builder().maxAttempts(5)
+        .backoff(Duration.ofMillis(100), Duration.ofSeconds(5)).jitter(0.2)
+        .maxElapsed(Duration.ofSeconds(30)).retryOn(e -> !(e instanceof IllegalArgumentException)).build();
+    FlushFunc<Msg> flush = FlushMiddleware.chain(sqs::sendBatch,
+        FlushMiddleware.circuitBreaker(5, Duration.ofSeconds(30), false, time), // one outcome per batch
+        FlushMiddleware.retry(policy, time),                                   // retries each batch
+        FlushMiddleware.rateLimit(10, 1_000, time),                            // paces every attempt
+        FlushMiddleware.timeout(Duration.ofSeconds(5), time));                 // bounds every attempt
+    FlushMiddleware<Msg> logging = next -> batch -> {                          // your own, in three lines
+      log.info("sending " + batch.size());
+      next.flush(batch);
+    };
+    // --- end ---
+    logging.wrap(flush).flush(List.of(new Msg("a"), new Msg("b")));
+    assertThat(log.lines).containsExactly("sending 2");
+    assertThat(sqs.queues).containsExactly("msgs:2");
+  }
+
+  /** Stands in for an alerting client. */
+  static final class Alerts {
+    final AtomicInteger raised = new AtomicInteger();
+
+    void raise(String message, Throwable error) {
+      raised.incrementAndGet();
+    }
+  }
+
+  @Test
+  void listener() throws Exception {
+    Alerts alerts = new Alerts();
+    // --- README listener ---
+    Options<Order> options = Options.<Order>builder().name("orders")
+        .listener(new BufferListener<>() {
+          @Override public void flushFailed(FlushInfo info, Throwable error) {
+            alerts.raise(info.buffer() + ": " + info.failed() + " rows failed (" + info.reason() + ")", error);
+          }
+        })
+        .build();
+    // --- end ---
+    FlushFunc<Order> failing = batch -> {
+      throw new IOException("down");
+    };
+    try (Buffer<Order> buffer = Buffer.start(Config.builder(failing).capacity(1)
+        .onFlushError((e, b) -> { }).build(), options)) {
+      buffer.add(new Order("o1"));
+    }
+    assertThat(alerts.raised).hasValue(1);
+  }
+
+  @Test
+  void micrometer() throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (Buffer<Order> buffer = Buffer.start(Config.builder(new RecordingFlush<Order>()).build())) {
+      // --- README micrometer ---
+      BufferMetrics.of(buffer, Tags.of("app", "shop")).bindTo(registry);
+      // --- end ---
+      buffer.add(new Order("o1"));
+    }
+    assertThat(registry.getMeters()).isNotEmpty();
+  }
+
+  record Line(String text) {}
+
+  /** Stands in for a file channel and a token cache. */
+  static final class Resource {
+    final AtomicInteger calls = new AtomicInteger();
+
+    void force() {
+      calls.incrementAndGet();
+    }
+
+    void refresh() {
+      calls.incrementAndGet();
+    }
+  }
+
+  @Test
+  void periodicTasks() throws Exception {
+    Resource channel = new Resource();
+    Resource tokens = new Resource();
+    Options<Line> options =
+        // --- README periodic tasks ---
+        Options.<Line>builder()
+            .periodic(Duration.ofSeconds(1), channel::force)          // on the loop, never during a flush
+            .periodicAsync(Duration.ofMinutes(5), tokens::refresh)    // on its own virtual thread
+            .build();
+        // --- end ---
+    try (Buffer<Line> buffer = Buffer.start(Config.builder(new RecordingFlush<Line>()).build(),
+        options)) {
+      buffer.add(new Line("x"));
+    }
+    assertThat(channel.calls).hasValue(1); // once more at close, after the final flush
+  }
+}
