@@ -15,11 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * custom or time condition says so. {@link #close()} drains every accepted item and returns after
  * the last flush.
  *
- * <pre>{@code
- * try (Buffer<Order> buffer = Buffer.start(Config.builder(orders::insertAll).capacity(500).build())) {
- *   buffer.add(order);   // blocks while chanSize items are waiting
- * }                      // close(): drains, final flush, returns when done
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/BufferSnippetsTest.java" region="buffer"}
  *
  * <p>Thread-safe: any number of threads may add, offer and close concurrently. Memory consistency:
  * actions in a thread before {@code add(x)} (or a successful {@code offer(x)}) happen-before the flush
@@ -125,7 +121,8 @@ public final class Buffer<T> implements AutoCloseable {
    * function, without waiting for a count or the linger. The result completes when those flushes
    * have finished; it fails with a {@link DeliveryException} ({@code FAILED}, with the last failure
    * as cause) if any items failed since the previous {@code flush()}, so a caller never hears
-   * "done" for items that were lost. Wait for it with a timeout: {@code flush().get(5, SECONDS)}.
+   * "done" for items that were lost. Wait for it with a timeout:
+   * {@snippet file="dev/batchbuffer/snippets/BufferSnippetsTest.java" region="flush-and-wait"}
    * Must not be awaited from inside a callback (the loop would wait for itself).
    *
    * @return completes when the flushes are done
@@ -233,7 +230,8 @@ public final class Buffer<T> implements AutoCloseable {
    * handed back) goes to {@code onFlushError}, its futures failing {@code FAILED}: every item not
    * delivered is in exactly one of the two places. Called from one of the buffer's own threads it
    * cannot wait: it starts the close and returns {@code CloseResult(false, [], true)} at once. The
-   * unbounded {@link #close()} stays the seed's drain.
+   * unbounded {@link #close()} never gives up: it drains every accepted item, however long that
+   * takes.
    *
    * @param timeout how long the drain may take
    * @return whether everything was drained, and what was not

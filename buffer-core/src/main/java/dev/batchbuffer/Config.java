@@ -15,10 +15,13 @@ import org.jspecify.annotations.Nullable;
  * hooks for rejected items and failed flushes, and the three sizes. Only {@code flush} is required.
  *
  * <p>The nine-argument constructor takes {@code null} (and {@code 0} for the sizes) to mean "the
- * default", as the Go {@code buffer.Config} does; the accessors always return the resolved value, so
- * {@code new Config<>(f, null, null, null, null, null, 0, 0, null).capacity()} is
- * {@value #DEFAULT_CAPACITY}. Validation happens here, once: invalid values throw with a message that
- * names the field and the value, and contradictions are rejected, never clamped.
+ * default"; the accessors always return the resolved value:
+ * {@snippet file="dev/batchbuffer/snippets/BufferSnippetsTest.java" region="config-defaults"}
+ * The {@link #builder(FlushFunc) builder} is the more readable way to set a few of them, and the
+ * one a null checker accepts: the components are not declared nullable, since the accessors never
+ * return null.
+ * Validation happens here, once: invalid values throw with a message that names the field and the
+ * value, and contradictions are rejected, never clamped.
  *
  * <p>The per-item logic the loop applies with these hooks, in order: if the batch is non-empty and
  * {@code willOverflow(batch, item)}, flush the batch first; then if {@code !canAdd(batch, item)}, call

@@ -18,6 +18,7 @@ public class DeliveryException extends Exception {
     UNDELIVERED
   }
 
+  /** Why the item was not delivered. */
   private final Reason reason;
 
   /**

@@ -19,18 +19,12 @@ import org.jspecify.annotations.Nullable;
  * A decorator of a {@link FlushFunc}: retry, timeout, rate limit, circuit breaker, or your own.
  * Compose them with {@link #chain}; the first named is the outermost:
  *
- * <pre>{@code
- * FlushFunc<Msg> flush = FlushMiddleware.chain(sqs::sendBatch,
- *     FlushMiddleware.circuitBreaker(5, Duration.ofSeconds(30), false, time), // outermost: stops storms
- *     FlushMiddleware.retry(retryPolicy, time),                              // retries each batch
- *     FlushMiddleware.rateLimit(10, 1_000, time),                            // every attempt is paced
- *     FlushMiddleware.timeout(Duration.ofSeconds(5), time));                 // innermost: per call
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/FlushMiddlewareSnippetsTest.java" region="chain"}
  *
  * <p>With that order a retried attempt is rate-limited and timed out on its own, and the breaker sees
  * one outcome per batch (after its retries). Put {@code timeout} outside {@code retry} instead to
- * bound the whole series. A middleware of your own is a lambda:
- * {@code next -> batch -> { log(batch.size()); next.flush(batch); }}.
+ * bound the whole series. A middleware of your own is a lambda that wraps the next function:
+ * {@snippet file="dev/batchbuffer/snippets/FlushMiddlewareSnippetsTest.java" region="own"}
  *
  * <p>Every middleware built here is thread-safe (with {@code maxInFlight > 1} several flushes may
  * run at once) and waits on the given {@link TimeSource}, so tests drive backoff, cool-downs and

@@ -14,12 +14,7 @@ import org.jspecify.annotations.Nullable;
  * When a batch is complete: a count, a byte size, an age, a custom condition, or any of them.
  * The high-level form of {@link Config}'s {@code willOverflow}/{@code canAdd}/{@code shouldFlush}:
  *
- * <pre>{@code
- * FlushPolicy<Record> policy = FlushPolicy.<Record>count(500)
- *     .or(FlushPolicy.bytes(Record::sizeInBytes, 5 * 1024 * 1024))
- *     .or(FlushPolicy.age(Duration.ofMillis(200)));
- * Config<Record> config = Config.builder(kinesis::putRecords).policy(policy).build();
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/FlushPolicySnippetsTest.java" region="policy"}
  *
  * <p>A policy decides three things per item, in the order of the {@link Config} contract: whether
  * the item would overflow the current batch (the batch is flushed first), whether the item may be

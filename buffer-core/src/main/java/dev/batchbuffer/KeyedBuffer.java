@@ -23,13 +23,7 @@ import org.jspecify.annotations.Nullable;
  * batches were formed, also with {@link Builder#maxInFlight}, which lets batches of different keys
  * flush in parallel.
  *
- * <pre>{@code
- * KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, sqs::sendBatch)
- *     .policy(Presets.sqsSendMessageBatch(Message::sizeInBytes))
- *     .flushInterval(Duration.ofMillis(100))
- *     .maxKeys(1_000)
- *     .start();
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/KeyedBufferSnippetsTest.java" region="keyed"}
  *
  * <p>Bounds across keys: {@code chanSize} items waiting for the loop, {@code maxKeys} keys with
  * state (a new key first drops the longest-idle key, or flushes the oldest batch), and

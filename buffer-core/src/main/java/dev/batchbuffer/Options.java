@@ -9,13 +9,11 @@ import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Settings of a {@link Buffer} beyond the nine of {@link Config}, kept beside it so that the
- * nine-argument {@code Config} keeps its shape: the time source, the buffer's name, the bound on
- * buffered bytes, concurrent flushes, a listener and periodic tasks. Immutable and thread-safe.
+ * Settings of a {@link Buffer} beyond the nine of {@link Config}: the time source, the buffer's
+ * name, the bound on buffered bytes, concurrent flushes, a listener and periodic tasks. Immutable
+ * and thread-safe.
  *
- * <pre>{@code
- * Buffer<Event> buffer = Buffer.start(config, Options.builder().name("events").build());
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/BufferSnippetsTest.java" region="options"}
  *
  * @param <T> the item type the options apply to; {@code Options<Object>} fits every buffer
  */

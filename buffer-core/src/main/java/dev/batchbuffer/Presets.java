@@ -14,12 +14,7 @@ import java.util.function.ToLongFunction;
  * the raised one. Items above the per-record limit are {@linkplain Oversize#REJECT rejected} unless
  * the method says otherwise; combine with {@link FlushPolicy#onOversize} to choose.
  *
- * <pre>{@code
- * Config<PutRecordsRequestEntry> config = Config.builder(this::putRecords)
- *     .policy(Presets.kinesisPutRecords(e -> e.data().asByteArrayUnsafe().length
- *         + e.partitionKey().getBytes(StandardCharsets.UTF_8).length))
- *     .build();
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/FlushPolicySnippetsTest.java" region="presets"}
  */
 public final class Presets {
   private Presets() {}

@@ -11,15 +11,19 @@ import java.util.function.Predicate;
  * exponential backoff with jitter between them, an optional cap on the total time, and which
  * failures are worth retrying. Immutable and thread-safe.
  *
- * <pre>{@code
- * RetryPolicy policy = RetryPolicy.builder()
- *     .maxAttempts(5)
- *     .backoff(Duration.ofMillis(100), Duration.ofSeconds(5))   // 100 ms, 200 ms, 400 ms, ... <= 5 s
- *     .jitter(0.2)                                              // each delay +-20%
- *     .maxElapsed(Duration.ofSeconds(30))
- *     .retryOn(e -> !(e instanceof IllegalArgumentException))
- *     .build();
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/FlushMiddlewareSnippetsTest.java" region="retry-policy"}
+ *
+ * <p>How {@link Builder#retryOn retryOn} judges a failure: after each failed attempt the retry asks
+ * {@link #retries(Exception)} about what the attempt threw, with one exception. When the attempt
+ * threw a {@link PartialFlushException} (some items failed, the others were delivered), the
+ * predicate is asked about the partial failure's <em>cause</em> (the per-item error the flush
+ * function reported), not about the {@code PartialFlushException} itself; only when that cause is
+ * missing or is not an {@link Exception} is the {@code PartialFlushException} passed. So a predicate
+ * such as {@code e -> e instanceof IOException} retries the failed items of a partial failure caused
+ * by an {@code IOException}, and the retry resends only those items:
+ * {@snippet file="dev/batchbuffer/snippets/FlushMiddlewareSnippetsTest.java" region="retry-partial"}
+ * An {@link InterruptedException} is never retried, whatever the predicate says. By default every
+ * other failure is retried.
  */
 public final class RetryPolicy {
   /** Calls at most, by default: {@value}. */
@@ -191,7 +195,9 @@ public final class RetryPolicy {
     }
 
     /**
-     * Sets which failures are retried; the others fail at once.
+     * Sets which failures are retried; the others fail at once. For a {@link PartialFlushException}
+     * the predicate sees the exception's cause (see the class description). The default retries
+     * every failure.
      *
      * @param retryOn true for a failure worth another attempt
      * @return this builder

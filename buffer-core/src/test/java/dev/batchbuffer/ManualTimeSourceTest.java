@@ -6,6 +6,9 @@ import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -91,5 +94,92 @@ class ManualTimeSourceTest {
     assertThat(parked.isAlive()).isTrue();
     time.advance(1, TimeUnit.NANOSECONDS);
     parked.join();
+  }
+
+  @Test
+  void awaitTimedWaitersReturnsOnceAThreadWaitsForADeadline() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    time.awaitTimedWaiters(0, Duration.ZERO); // already true: returns at once, even with no time
+    long deadline = time.nanoTime() + 1_000;
+    Thread waiter = Thread.ofVirtual().start(() -> {
+      while (time.nanoTime() - deadline < 0) {
+        time.parkUntil(this, deadline);
+      }
+    });
+    time.awaitTimedWaiters(1, Duration.ofSeconds(10));
+    assertThat(time.timedWaiters()).isEqualTo(1);
+    time.advance(1_000, TimeUnit.NANOSECONDS);
+    waiter.join();
+  }
+
+  @Test
+  void awaitTimedWaitersTimesOutWithWhatItSaw() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Thread untimed = Thread.ofVirtual().start(() -> time.park(this));
+    time.awaitWaiters(1, Duration.ofSeconds(10));
+    // One thread is parked, but without a deadline: it does not count as a timed waiter.
+    long start = System.nanoTime();
+    assertThatThrownBy(() -> time.awaitTimedWaiters(1, Duration.ofMillis(50)))
+        .isInstanceOf(TimeoutException.class)
+        .hasMessage("expected at least 1 thread(s) waiting for a deadline within PT0.05S; got 0"
+            + " waiting for a deadline, 1 parked in all (ManualTimeSource[nanoTime=0])");
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofMillis(50));
+    LockSupport.unpark(untimed);
+    untimed.join();
+  }
+
+  @Test
+  void awaitWaitersCountsTimedAndUntimedWaiters() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    CountDownLatch release = new CountDownLatch(1);
+    Thread untimed = Thread.ofVirtual().start(() -> {
+      while (release.getCount() > 0) {
+        time.park(this);
+      }
+    });
+    long deadline = time.nanoTime() + 1_000;
+    Thread timed = Thread.ofVirtual().start(() -> {
+      while (time.nanoTime() - deadline < 0) {
+        time.parkUntil(this, deadline);
+      }
+    });
+    time.awaitWaiters(2, Duration.ofSeconds(10));
+    assertThat(time.waiters()).isEqualTo(2);
+    assertThat(time.timedWaiters()).isEqualTo(1);
+    release.countDown();
+    time.advance(1_000, TimeUnit.NANOSECONDS); // wakes both: the untimed one sees the latch open
+    timed.join();
+    untimed.join();
+  }
+
+  @Test
+  void awaitWaitersTimesOutWhenNoThreadIsParked() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    assertThatThrownBy(() -> time.awaitWaiters(1, Duration.ofMillis(20)))
+        .isInstanceOf(TimeoutException.class)
+        .hasMessage("expected at least 1 parked thread(s) within PT0.02S; got 0 waiting for a"
+            + " deadline, 0 parked in all (ManualTimeSource[nanoTime=0])");
+  }
+
+  @Test
+  @SuppressWarnings("NullAway") // passes null on purpose
+  void awaitWaitersRejectsANegativeCountAndANullTimeout() {
+    ManualTimeSource time = new ManualTimeSource();
+    assertThatThrownBy(() -> time.awaitWaiters(-1, Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("n must be >= 0 (was -1)");
+    assertThatThrownBy(() -> time.awaitTimedWaiters(1, null))
+        .isInstanceOf(NullPointerException.class).hasMessage("timeout must not be null");
+  }
+
+  @Test
+  void anInterruptedAwaitThrowsInterruptedException() {
+    ManualTimeSource time = new ManualTimeSource();
+    Thread.currentThread().interrupt();
+    try {
+      assertThatThrownBy(() -> time.awaitTimedWaiters(1, Duration.ofSeconds(10)))
+          .isInstanceOf(InterruptedException.class);
+    } finally {
+      assertThat(Thread.interrupted()).isFalse(); // the InterruptedException cleared the status
+    }
   }
 }

@@ -1,7 +1,6 @@
 package dev.batchbuffer;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
@@ -145,7 +144,7 @@ class ReadmeExampleTest {
       log.record("login");
       log.record("logout");
 
-      await().until(() -> time.timedWaiters() == 1);     // the loop armed the 1 s linger deadline
+      time.awaitTimedWaiters(1, Duration.ofSeconds(5));  // the loop armed the 1 s linger deadline
       time.advance(Duration.ofMillis(999));
       assertThat(flush.batches()).isEmpty();             // not yet
       time.advance(Duration.ofMillis(1));

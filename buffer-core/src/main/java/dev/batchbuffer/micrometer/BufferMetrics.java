@@ -24,12 +24,42 @@ import java.util.function.ToDoubleFunction;
  * Every meter reads the stats when it is read, so nothing is counted twice and the hot path pays
  * nothing.
  *
- * <pre>{@code
- * BufferMetrics.of(buffer).bindTo(registry);
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/BufferMetricsSnippetsTest.java" region="metrics"}
  *
  * <p>The meters hold the buffer weakly, as Micrometer's own binders do: once the buffer is
- * unreachable they read NaN. The table of meters is in the README ("Metrics").
+ * unreachable they read NaN. Time meters report in Micrometer's base time unit of the registry
+ * (seconds for most); counters are monotonic function counters.
+ *
+ * <table class="striped">
+ * <caption>The meters, each named {@code batchbuffer.} plus the name below</caption>
+ * <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Base unit</th><th scope="col">Reads</th></tr></thead>
+ * <tbody>
+ * <tr><th scope="row">{@code items.waiting}</th><td>gauge</td><td>items</td><td>{@link BufferStats#itemsWaiting()}: accepted, not yet handed to a flush</td></tr>
+ * <tr><th scope="row">{@code items.flushing}</th><td>gauge</td><td>items</td><td>{@link BufferStats#itemsFlushing()}: in flushes that have not returned</td></tr>
+ * <tr><th scope="row">{@code bytes.waiting}</th><td>gauge</td><td>bytes</td><td>{@link BufferStats#bytesWaiting()}: weight of the items in batches</td></tr>
+ * <tr><th scope="row">{@code bytes.flushing}</th><td>gauge</td><td>bytes</td><td>{@link BufferStats#bytesFlushing()}: weight of the items being flushed</td></tr>
+ * <tr><th scope="row">{@code flushes.active}</th><td>gauge</td><td>flushes</td><td>{@link BufferStats#flushesInFlight()}</td></tr>
+ * <tr><th scope="row">{@code producers.blocked}</th><td>gauge</td><td>threads</td><td>{@link BufferStats#producersBlocked()}</td></tr>
+ * <tr><th scope="row">{@code batch.size.max}</th><td>gauge</td><td>items</td><td>{@link BufferStats#maxBatchSize()}</td></tr>
+ * <tr><th scope="row">{@code batch.size.mean}</th><td>gauge</td><td>items</td><td>{@link BufferStats#meanBatchSize()}</td></tr>
+ * <tr><th scope="row">{@code state}</th><td>gauge</td><td></td><td>{@link BufferStats#state()}: 0 running, 1 closing, 2 closed, 3 failed</td></tr>
+ * <tr><th scope="row">{@code keys}</th><td>gauge</td><td>keys</td><td>{@link BufferStats#keys()}; only for a {@link KeyedBuffer}</td></tr>
+ * <tr><th scope="row">{@code oldest.item.age}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#oldestItemAge()}</td></tr>
+ * <tr><th scope="row">{@code flush.duration.max}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#flushLatencyMax()}</td></tr>
+ * <tr><th scope="row">{@code flush.duration.percentile}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#flushLatencyP50()} (tag {@code phi=0.5}) and {@link BufferStats#flushLatencyP99()} ({@code phi=0.99})</td></tr>
+ * <tr><th scope="row">{@code flush.duration}</th><td>function timer</td><td>seconds</td><td>{@link BufferStats#flushes()} and {@link BufferStats#flushTimeTotal()}</td></tr>
+ * <tr><th scope="row">{@code items.accepted}</th><td>counter</td><td></td><td>{@link BufferStats#accepted()}</td></tr>
+ * <tr><th scope="row">{@code items.flushed}</th><td>counter</td><td></td><td>{@link BufferStats#flushed()}: delivered</td></tr>
+ * <tr><th scope="row">{@code items.failed}</th><td>counter</td><td></td><td>{@link BufferStats#failed()}: handed to {@code onFlushError}</td></tr>
+ * <tr><th scope="row">{@code items.rejected}</th><td>counter</td><td></td><td>{@link BufferStats#rejected()}: handed to {@code onReject}</td></tr>
+ * <tr><th scope="row">{@code items.retried}</th><td>counter</td><td></td><td>{@link BufferStats#retried()}: sent again by a retry</td></tr>
+ * <tr><th scope="row">{@code items.undelivered}</th><td>counter</td><td></td><td>{@link BufferStats#undelivered()}: given up on by {@code close(timeout)}</td></tr>
+ * <tr><th scope="row">{@code items.refused}</th><td>counter</td><td></td><td>{@link BufferStats#refused()}: calls refused because the buffer was closed</td></tr>
+ * <tr><th scope="row">{@code listener.errors}</th><td>counter</td><td></td><td>{@link BufferStats#listenerErrors()}</td></tr>
+ * <tr><th scope="row">{@code hook.errors}</th><td>counter</td><td></td><td>{@link BufferStats#hookErrors()}: thrown by periodic tasks</td></tr>
+ * <tr><th scope="row">{@code flushes}</th><td>counter</td><td></td><td>{@link BufferStats#flushes(FlushReason)}, tagged {@code reason=} the {@link FlushReason} in lower case</td></tr>
+ * </tbody>
+ * </table>
  */
 // Micrometer's types in this class's API are not re-exported (requires static, not transitive): the
 // only users of this class are applications that require micrometer.core themselves, and every

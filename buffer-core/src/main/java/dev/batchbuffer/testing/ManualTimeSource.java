@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -14,13 +15,7 @@ import java.util.concurrent.locks.LockSupport;
  * it. Threads waiting for a deadline wake when an advance reaches it; nothing depends on the wall
  * clock, so a linger test neither sleeps nor flakes. Thread-safe.
  *
- * <pre>{@code
- * ManualTimeSource time = new ManualTimeSource();
- * Buffer<String> buffer = Buffer.start(config, Options.builder().timeSource(time).build());
- * buffer.add("a");
- * await().until(() -> time.timedWaiters() > 0);  // the loop armed its linger deadline
- * time.advance(config.flushInterval());           // the partial batch is flushed now
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/TestKitSnippetsTest.java" region="manual-time"}
  */
 public final class ManualTimeSource implements TimeSource {
   private final AtomicLong now;
@@ -107,6 +102,68 @@ public final class ManualTimeSource implements TimeSource {
    */
   public int waiters() {
     return parked.size();
+  }
+
+  /**
+   * Waits, in real time, until at least {@code n} threads are parked on this source waiting for a
+   * deadline (see {@link #timedWaiters()}): a test calls it before it {@linkplain #advance advances}
+   * time, so the advance reaches a deadline that is already armed. Returns as soon as the count is
+   * reached, at once if it already is; it checks about every millisecond.
+   *
+   * @param n how many timed waiters to wait for, at least 0
+   * @param timeout the longest wait, in real time
+   * @throws TimeoutException if fewer than {@code n} threads wait for a deadline when the timeout
+   *     passes; the message gives the counts seen
+   * @throws InterruptedException if the calling thread is interrupted while waiting
+   * @throws IllegalArgumentException if {@code n} is negative
+   */
+  public void awaitTimedWaiters(int n, Duration timeout)
+      throws InterruptedException, TimeoutException {
+    awaitCount(n, timeout, true);
+  }
+
+  /**
+   * Waits, in real time, until at least {@code n} threads are parked on this source, with or without
+   * a deadline (see {@link #waiters()}): for instance a producer blocked in {@code add} on a full
+   * channel, or a loop waiting for its first item. Returns as soon as the count is reached, at once
+   * if it already is; it checks about every millisecond.
+   *
+   * @param n how many parked threads to wait for, at least 0
+   * @param timeout the longest wait, in real time
+   * @throws TimeoutException if fewer than {@code n} threads are parked when the timeout passes;
+   *     the message gives the counts seen
+   * @throws InterruptedException if the calling thread is interrupted while waiting
+   * @throws IllegalArgumentException if {@code n} is negative
+   */
+  public void awaitWaiters(int n, Duration timeout) throws InterruptedException, TimeoutException {
+    awaitCount(n, timeout, false);
+  }
+
+  private void awaitCount(int n, Duration timeout, boolean timed)
+      throws InterruptedException, TimeoutException {
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    if (n < 0) {
+      throw new IllegalArgumentException("n must be >= 0 (was " + n + ")");
+    }
+    long start = System.nanoTime();
+    long limit = timeout.isNegative() ? 0 : saturatedNanos(timeout);
+    while ((timed ? timedWaiters() : waiters()) < n) {
+      if (System.nanoTime() - start >= limit) {
+        throw new TimeoutException("expected at least " + n
+            + (timed ? " thread(s) waiting for a deadline" : " parked thread(s)") + " within "
+            + timeout + "; got " + timedWaiters() + " waiting for a deadline, " + waiters()
+            + " parked in all (" + this + ")");
+      }
+      Thread.sleep(1);
+    }
+  }
+
+  private static long saturatedNanos(Duration d) {
+    try {
+      return d.toNanos();
+    } catch (ArithmeticException e) {
+      return Long.MAX_VALUE;
+    }
   }
 
   @Override

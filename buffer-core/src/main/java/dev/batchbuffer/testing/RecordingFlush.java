@@ -9,15 +9,7 @@ import java.util.List;
  * A {@link FlushFunc} for tests: it keeps every batch it receives and lets a test wait, with a
  * timeout, until a number of batches or items has arrived. Thread-safe.
  *
- * <pre>{@code
- * RecordingFlush<String> flush = new RecordingFlush<>();
- * try (Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(2).build())) {
- *   buffer.add("a");
- *   buffer.add("b");
- *   flush.awaitBatches(1, Duration.ofSeconds(5));
- * }
- * assertEquals(List.of(List.of("a", "b")), flush.batches());
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/TestKitSnippetsTest.java" region="recording-flush"}
  *
  * @param <T> the item type
  */

@@ -20,12 +20,7 @@ import org.jspecify.annotations.Nullable;
  * {@link Builder#thenSucceed()} or {@link Builder#thenFail(Exception)} said (succeed by default).
  * It records every call and lets a test wait for a number of calls or delivered items. Thread-safe.
  *
- * <pre>{@code
- * ScriptedFlush<String> flush = ScriptedFlush.<String>builder()
- *     .fail(new IOException("503"))    // the first call fails
- *     .succeed()                       // the second succeeds, and every later one
- *     .build();
- * }</pre>
+ * {@snippet file="dev/batchbuffer/snippets/TestKitSnippetsTest.java" region="scripted-flush"}
  *
  * @param <T> the item type
  */
