@@ -5,12 +5,12 @@
 #
 #   buffer-core/api/update-baseline.sh && git add buffer-core/api/buffer-core-baseline.jar
 #
-# The baseline is the whole buffer-core jar as built from the current sources (the build is
-# reproducible, so an unchanged API gives a byte-identical jar). japicmp looks at the exported
-# packages only: dev.batchbuffer.internal and its subpackages are excluded in buffer-core/pom.xml.
+# The baseline is the whole buffer-core jar as built from the current sources (reproducible: the
+# same sources give the same bytes). japicmp looks at the exported packages only:
+# dev.batchbuffer.internal and its subpackages are excluded in buffer-core/pom.xml.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./mvnw -B -ntp -q -pl buffer-core -am clean package -DskipTests
+./mvnw -B -ntp -q -pl buffer-core -am clean package -Dmaven.test.skip=true
 main_jar=""
 for jar in buffer-core/target/buffer-core-*.jar; do
   case "$jar" in
