@@ -1,0 +1,4 @@
+/** A user's module: it needs batchbuffer and nothing else (no Micrometer). */
+module com.example.consumer {
+  requires dev.batchbuffer;
+}
