@@ -14,6 +14,12 @@ import java.util.function.ToLongFunction;
  * the raised one. Items above the per-record limit are {@linkplain Oversize#REJECT rejected} unless
  * the method says otherwise; combine with {@link FlushPolicy#onOversize} to choose.
  *
+ * <p>Item types: passed to {@code Config.Builder.policy} or {@code KeyedBuffer.Builder.policy}, a
+ * preset takes the builder's item type, so an implicit lambda such as {@code r -> r.data().length}
+ * works. Where nothing gives the type, as at the start of a chain {@code preset(...).or(...)}, pass
+ * a method reference ({@code Entry::sizeInBytes}) or a typed lambda
+ * ({@code (Entry r) -> r.data().length}): Java does not infer a lambda's parameter type there.
+ *
  * {@snippet file="dev/batchbuffer/snippets/FlushPolicySnippetsTest.java" region="presets"}
  */
 public final class Presets {
