@@ -232,20 +232,21 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    *
    * @param e the element
    * @param weight its weight, as for {@link #tryOffer(Object, long)}
-   * @param timed whether to give up after {@code nanos}
-   * @param nanos the longest wait, if timed
+   * @param timed whether to give up at {@code deadline}
+   * @param deadline when to give up, in the time source's nanoseconds (absolute, so the time spent
+   *     before this call counts), if timed
    * @return {@link #OK}, {@link #FULL} (timed out) or {@link #CLOSED}
    * @throws InterruptedException if interrupted while waiting; the element was not added
    */
-  public int put(Object e, long weight, boolean timed, long nanos) throws InterruptedException {
+  public int put(Object e, long weight, boolean timed, long deadline) throws InterruptedException {
     int result = tryOffer(e, weight);
-    if (result != FULL || (timed && nanos <= 0)) {
+    if (result != FULL || (timed && deadline - time.nanoTime() <= 0)) {
       return result;
     }
-    return putSlowly(e, weight, timed, nanos);
+    return putSlowly(e, weight, timed, deadline);
   }
 
-  private int putSlowly(Object e, long weight, boolean timed, long nanos)
+  private int putSlowly(Object e, long weight, boolean timed, long deadline)
       throws InterruptedException {
     // The consumer is usually mid-drain: a short spin often finds room without a park/unpark
     // round trip, which costs microseconds. Bounded, so a stuck consumer costs nothing more.
@@ -257,7 +258,6 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
     }
     Thread me = Thread.currentThread();
-    long deadline = timed ? time.nanoTime() + nanos : 0L;
     BLOCKED.getAndAdd(this, 1);
     parked.add(me);
     try {

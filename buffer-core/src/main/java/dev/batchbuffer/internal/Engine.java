@@ -362,14 +362,19 @@ public final class Engine<T> {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
+    // One absolute deadline for the whole call (bytes and slot together, and the time between);
+    // a timeout so long that its deadline would wrap the clock is no timeout at all.
     long nanos = saturatedNanos(timeout);
+    Blocking blocking = !timeout.isPositive() ? Blocking.NO
+        : nanos > Long.MAX_VALUE / 4 ? Blocking.FOREVER : Blocking.TIMED;
+    long deadline = blocking == Blocking.TIMED ? time.nanoTime() + nanos : 0L;
     if (failFast != null || memory != null) {
-      return admit(item, item, timeout.isPositive() ? Blocking.TIMED : Blocking.NO, nanos);
+      return admit(item, item, blocking, deadline);
     }
     int result = channel.tryOffer(item);
-    if (result == Channel.FULL && timeout.isPositive()) {
+    if (result == Channel.FULL && blocking != Blocking.NO) {
       checkNotOwnThread();
-      result = waitForSlot(item, 0L, true, nanos);
+      result = waitForSlot(item, 0L, blocking == Blocking.TIMED, deadline);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -381,12 +386,11 @@ public final class Engine<T> {
    * The slow path of add/offer when a policy fails fast or memory is bounded: check the item's
    * weight, take its bytes, then a channel slot, giving the bytes back if the slot is not had. The
    * item's bytes travel with it through the channel, so it is weighed once, here. A timed call
-   * waits at most {@code nanos} in all, for bytes and slot together.
+   * waits until {@code deadline} at most, for bytes and slot together.
    */
-  private boolean admit(T item, Object element, Blocking blocking, long nanos)
+  private boolean admit(T item, Object element, Blocking blocking, long deadline)
       throws InterruptedException {
     boolean timed = blocking == Blocking.TIMED;
-    long deadline = timed ? time.nanoTime() + nanos : 0L;
     Weigher<? super T> weigher = failFast;
     if (weigher != null) {
       long w = weigh(weigher, item);
@@ -405,7 +409,7 @@ public final class Engine<T> {
           return false;
         }
         checkNotOwnThread();
-        if (!waitForBytes(gate, m, timed, nanos)) {
+        if (!waitForBytes(gate, m, timed, deadline)) {
           checkOpen();
           return false;
         }
@@ -415,11 +419,8 @@ public final class Engine<T> {
     try {
       int result = channel.tryOffer(element, m);
       if (result == Channel.FULL && blocking != Blocking.NO) {
-        long left = timed ? deadline - time.nanoTime() : 0L;
-        if (!timed || left > 0) {
-          checkNotOwnThread();
-          result = waitForSlot(element, m, timed, left);
-        }
+        checkNotOwnThread();
+        result = waitForSlot(element, m, timed, deadline);
       }
       if (result == Channel.CLOSED) {
         throw closed();
@@ -456,13 +457,13 @@ public final class Engine<T> {
   }
 
   /** Waits for a channel slot, telling the listener and JFR about the wait. */
-  private int waitForSlot(Object element, long weight, boolean timed, long nanos)
+  private int waitForSlot(Object element, long weight, boolean timed, long deadline)
       throws InterruptedException {
     Object event = Events.PRESENT ? Events.beginBlocked() : null;
     long start = telemetry.hearsProducers() ? blocked() : 0L;
     int result = Channel.FULL;
     try {
-      result = channel.put(element, weight, timed, nanos);
+      result = channel.put(element, weight, timed, deadline);
       return result;
     } finally {
       unblocked(event, start, result == Channel.OK);
@@ -470,13 +471,13 @@ public final class Engine<T> {
   }
 
   /** Waits for room under the memory bound, telling the listener and JFR about the wait. */
-  private boolean waitForBytes(MemoryGate<T> gate, long m, boolean timed, long nanos)
+  private boolean waitForBytes(MemoryGate<T> gate, long m, boolean timed, long deadline)
       throws InterruptedException {
     Object event = Events.PRESENT ? Events.beginBlocked() : null;
     long start = telemetry.hearsProducers() ? blocked() : 0L;
     boolean got = false;
     try {
-      got = gate.acquire(m, timed, nanos, channel::isClosed);
+      got = gate.acquire(m, timed, deadline, channel::isClosed);
       return got;
     } finally {
       unblocked(event, start, got);

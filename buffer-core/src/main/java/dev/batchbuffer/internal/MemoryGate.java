@@ -81,19 +81,18 @@ public final class MemoryGate<T> {
    * Takes {@code w} bytes, waiting for room.
    *
    * @param w the weight
-   * @param timed whether to give up after {@code nanos}
-   * @param nanos the longest wait, if timed
+   * @param timed whether to give up at {@code deadline}
+   * @param deadline when to give up, in the clock's nanoseconds (absolute), if timed
    * @param closed true once the buffer stops admitting; the wait then ends without the bytes
    * @return true if taken; false on timeout or close
    * @throws InterruptedException if interrupted while waiting
    */
-  public boolean acquire(long w, boolean timed, long nanos, BooleanSupplier closed)
+  public boolean acquire(long w, boolean timed, long deadline, BooleanSupplier closed)
       throws InterruptedException {
     if (tryAcquire(w)) {
       return true;
     }
     Thread me = Thread.currentThread();
-    long deadline = timed ? time.nanoTime() + nanos : 0L;
     waiting.incrementAndGet();
     parked.add(me);
     try {
