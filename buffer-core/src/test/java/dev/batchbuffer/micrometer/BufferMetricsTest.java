@@ -54,6 +54,9 @@ class BufferMetricsTest {
       buffer.add(s);
     }
     script.awaitCalls(2, Duration.ofSeconds(10));
+    // The second call has been made; its outcome is counted when the buffer settles it, just after.
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> buffer.stats().failed() == 2);
 
     assertThat(registry.getMeters()).allSatisfy(m -> {
       assertThat(m.getId().getName()).startsWith("batchbuffer.");
