@@ -450,17 +450,18 @@ public final class Dispatcher<T> {
   }
 
   /**
-   * Clears an interrupt that a callback left on this thread, so that it cannot fail the next flush
-   * (or turn a park into a spin); close(timeout)'s own interrupt is kept. Read after the flag:
+   * Clears an interrupt that a callback left on this thread (the loop or a flush thread), so that
+   * it cannot fail the next flush or turn a park into a spin; close(timeout)'s own interrupt is
+   * kept (the loop never parks once it is given: the channel is closed by then). Read after the flag:
    * stop() sets `aborting` before it interrupts, so an interrupt from it is always recognised.
    */
-  void clearStrayInterrupt() {
+  public void clearStrayInterrupt() {
     if (Thread.interrupted()) {
       if (aborting) {
         Thread.currentThread().interrupt();
       } else {
         problems.report(Problems.Kind.LOOP_INTERRUPTED,
-            "a callback left its thread interrupted; the interrupt was cleared", null);
+            "a callback interrupted its thread; the interrupt was cleared", null);
       }
     }
   }
@@ -628,10 +629,10 @@ public final class Dispatcher<T> {
     }
     telemetry.gaveUp(n, false);
     failedSinceRequest += n;
-    DeliveryException e = new DeliveryException(DeliveryException.Reason.UNDELIVERED,
-        "close(timeout) had returned before these " + n + " items were settled", why);
+    String message = "close(timeout) had returned before these " + n + " items were settled";
+    DeliveryException e = new DeliveryException(DeliveryException.Reason.UNDELIVERED, message, why);
     lastFailure = e;
-    failAll(futures, n, DeliveryException.Reason.FAILED, e.getMessage(), e);
+    failAll(futures, n, DeliveryException.Reason.FAILED, message, e);
     @SuppressWarnings("unchecked")
     List<T> list = (List<T>) items;
     tellOnFlushError(e, list);
@@ -854,8 +855,8 @@ public final class Dispatcher<T> {
   }
 
   private static void failAll(@Nullable Object @Nullable [] futures, int n,
-      DeliveryException.Reason reason, @Nullable String message, @Nullable Throwable cause) {
-    completeEach(futures, n, null, reason, String.valueOf(message), cause);
+      DeliveryException.Reason reason, String message, @Nullable Throwable cause) {
+    completeEach(futures, n, null, reason, message, cause);
   }
 
   /** Fails the futures at {@code failedAt} (all if null) with {@code reason}, completes the rest. */

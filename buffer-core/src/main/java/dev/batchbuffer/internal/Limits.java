@@ -53,7 +53,6 @@ public record Limits<T>(int countLimit, @Nullable Weigher<? super T> weigher, lo
    * @param <T> the item type
    * @return the limits
    */
-  @SuppressWarnings("unchecked")
   public static <T> Limits<T> of(Config<T> config) {
     FlushPolicy<T> primary = PolicyFace.policyOf(config);
     int count = Integer.MAX_VALUE;

@@ -420,7 +420,7 @@ public final class Loop<K, T> implements Runnable {
   }
 
   private void park(long now) {
-    clearStrayInterrupt();
+    dispatcher.clearStrayInterrupt(); // a pending interrupt would turn the park into a spin
     int minItems = 1;
     BatchState<T> s = single;
     if (s != null && s.size > 0 && sparseWakeUps) {
@@ -450,17 +450,6 @@ public final class Loop<K, T> implements Runnable {
   /** The earlier of two times of the loop's clock, compared by difference (they may wrap). */
   private static long earlier(long a, long b) {
     return a - b < 0 ? a : b;
-  }
-
-  /**
-   * Clears an interrupt a callback left on the loop thread: a pending interrupt would turn every
-   * park into a spin. close(timeout)'s own interrupt is expected and not reported.
-   */
-  private void clearStrayInterrupt() {
-    if (Thread.interrupted() && !dispatcher.aborting()) {
-      problems.report(Problems.Kind.LOOP_INTERRUPTED,
-          "a callback interrupted the loop thread; the interrupt was cleared", null);
-    }
   }
 
   /**

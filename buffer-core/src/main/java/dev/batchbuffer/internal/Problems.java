@@ -27,7 +27,7 @@ public final class Problems {
     ON_REJECT_FAILED,
     /** A policy ({@code willOverflow}, {@code canAdd}, {@code shouldFlush}) threw. */
     POLICY_FAILED,
-    /** A callback left the loop thread interrupted. */
+    /** A callback left its thread (the loop or a flush thread) interrupted. */
     LOOP_INTERRUPTED,
     /** An item weighed more than a policy's per-item limit and was rejected. */
     OVERSIZE,
