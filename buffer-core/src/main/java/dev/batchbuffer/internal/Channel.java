@@ -58,6 +58,16 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   /** Re-tries of a producer on a full channel, or looks of the consumer at an empty one, before a park. */
   private static final int SPINS_BEFORE_PARK = 128;
 
+  /**
+   * How long a producer that found the channel full keeps yielding and re-trying before it parks.
+   * Long enough to span the consumer's drain of a full channel, short enough that a producer of a
+   * stuck consumer costs little.
+   */
+  private static final long PRODUCER_YIELD_NANOS = 50_000;
+
+  /** How long the consumer of a contended channel keeps polling for the next item before it parks. */
+  private static final long CONSUMER_POLL_NANOS = 50_000;
+
   private static final long CLOSED_BIT = Long.MIN_VALUE;
   private static final long INDEX_MASK = Long.MAX_VALUE;
   private static final long NOT_WAITING = Long.MAX_VALUE;
@@ -67,6 +77,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   private static final VarHandle CONSUMER_INDEX;
   private static final VarHandle WAKE_AT;
   private static final VarHandle BLOCKED;
+  private static final VarHandle CONTENDED;
   private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
 
   static {
@@ -80,6 +91,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
           lookup.findVarHandle(ChannelFields.ConsumerIndex.class, "consumerIndex", long.class);
       WAKE_AT = lookup.findVarHandle(ChannelFields.WakeAt.class, "wakeAt", long.class);
       BLOCKED = lookup.findVarHandle(ChannelFields.WakeAt.class, "blockedProducers", int.class);
+      CONTENDED = lookup.findVarHandle(ChannelFields.WakeAt.class, "contended", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -246,10 +258,13 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     return putSlowly(e, weight, timed, deadline);
   }
 
+  @SuppressWarnings("ThreadPriorityCheck") // lets the consumer run if it shares our processor
   private int putSlowly(Object e, long weight, boolean timed, long deadline)
       throws InterruptedException {
-    // The consumer is usually mid-drain: a short spin often finds room without a park/unpark
-    // round trip, which costs microseconds. Bounded, so a stuck consumer costs nothing more.
+    // The consumer is usually mid-drain: a short spin, then yielding the processor, finds room
+    // without a park/unpark round trip (which costs tens of microseconds). A full channel means
+    // the hand-off is the bottleneck: mark it contended, so the consumer keeps polling instead of
+    // parking while items keep coming. Bounded, so a stuck consumer costs nothing more.
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       Thread.onSpinWait();
       int result = tryOffer(e, weight);
@@ -257,6 +272,20 @@ public final class Channel<E> extends ChannelFields.Pad4 {
         return result;
       }
     }
+    if (contended == 0) {
+      CONTENDED.setOpaque(this, 1);
+    }
+    long yieldUntil = System.nanoTime() + PRODUCER_YIELD_NANOS;
+    do {
+      Thread.yield();
+      int result = tryOffer(e, weight);
+      if (result != FULL) {
+        return result;
+      }
+      if (timed && deadline - time.nanoTime() <= 0) {
+        return FULL;
+      }
+    } while (System.nanoTime() - yieldUntil < 0 && !Thread.currentThread().isInterrupted());
     Thread me = Thread.currentThread();
     BLOCKED.getAndAdd(this, 1);
     parked.add(me);
@@ -356,13 +385,17 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @param deadline when to stop waiting, in the time source's nanoseconds, if timed
    */
   public void await(int minItems, boolean timed, long deadline) {
-    long target = (long) CONSUMER_INDEX.getOpaque(this) + minItems;
+    long c = (long) CONSUMER_INDEX.getOpaque(this);
+    long target = c + minItems;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       long p = producerIndex;
       if (p < 0 || p >= target) {
         return;
       }
       Thread.onSpinWait();
+    }
+    if (contended != 0 && pollWhileContended(c)) {
+      return;
     }
     WAKE_AT.setVolatile(this, target);
     long p = producerIndex;
@@ -374,6 +407,30 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
     }
     WAKE_AT.setOpaque(this, NOT_WAITING);
+  }
+
+  /**
+   * Producers found the channel full lately: while items keep coming, wait for the next one without
+   * parking (a park costs the producers a wake-up of this thread, the hand-off's bottleneck). Once
+   * none came for {@link #CONSUMER_POLL_NANOS}, the channel is no longer contended.
+   *
+   * @return true if an item arrived or the channel closed
+   */
+  @SuppressWarnings("ThreadPriorityCheck") // lets producers or flushes on this carrier run
+  private boolean pollWhileContended(long c) {
+    long until = System.nanoTime() + CONSUMER_POLL_NANOS;
+    do {
+      for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
+        long p = producerIndex;
+        if (p < 0 || p > c) {
+          return true;
+        }
+        Thread.onSpinWait();
+      }
+      Thread.yield();
+    } while (System.nanoTime() - until < 0);
+    CONTENDED.setOpaque(this, 0);
+    return false;
   }
 
   /**

@@ -57,6 +57,12 @@ final class ChannelFields {
 
     /** Producers parked because the channel was full; read by the consumer after it frees slots. */
     volatile int blockedProducers;
+
+    /**
+     * 1 once a producer found the channel full; the consumer then polls for arrivals instead of
+     * parking, and clears it when none came for a while.
+     */
+    volatile int contended;
   }
 
   @SuppressWarnings("unused")
