@@ -265,15 +265,15 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     // without a park/unpark round trip (which costs tens of microseconds). A full channel means
     // the hand-off is the bottleneck: mark it contended, so the consumer keeps polling instead of
     // parking while items keep coming. Bounded, so a stuck consumer costs nothing more.
+    if (contended == 0) {
+      CONTENDED.setOpaque(this, 1);
+    }
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       Thread.onSpinWait();
       int result = tryOffer(e, weight);
       if (result != FULL) {
         return result;
       }
-    }
-    if (contended == 0) {
-      CONTENDED.setOpaque(this, 1);
     }
     long yieldUntil = System.nanoTime() + PRODUCER_YIELD_NANOS;
     do {
