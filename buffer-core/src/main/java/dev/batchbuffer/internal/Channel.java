@@ -68,6 +68,14 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   /** How long the consumer of a contended channel keeps polling for the next item before it parks. */
   private static final long CONSUMER_POLL_NANOS = 50_000;
 
+  /**
+   * The most polls after which the consumer publishes its index. Producers read that index (the
+   * consumer's cache line) only to find room: publishing it once per few polls instead of once per
+   * poll keeps the line from bouncing between the consumer and producers waiting on a full channel.
+   * The consumer also publishes before anything slow (a flush) and before it waits.
+   */
+  private static final int PUBLISH_EVERY = 32;
+
   private static final long CLOSED_BIT = Long.MIN_VALUE;
   private static final long INDEX_MASK = Long.MAX_VALUE;
   private static final long NOT_WAITING = Long.MAX_VALUE;
@@ -106,6 +114,12 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   private final long @Nullable [] weights;
   /** The weight of the element the last {@link #poll()} returned. Consumer only. */
   private long lastWeight;
+  /** The index the consumer takes next; consumerIndex lags it by less than publishEvery. */
+  private long cursor;
+  /** The consumer index as last published. Consumer only. */
+  private long published;
+  /** How many polls may pass before the consumer index is published. */
+  private final int publishEvery;
   private final int mask;
   private final int bound;
   private final TimeSource time;
@@ -143,6 +157,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     this.bound = bound;
     this.time = time;
     this.producerLimit = bound;
+    this.publishEvery = Math.max(1, Math.min(PUBLISH_EVERY, bound / 8));
   }
 
   /**
@@ -320,7 +335,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    */
   @SuppressWarnings("unchecked")
   public @Nullable E poll() {
-    long c = (long) CONSUMER_INDEX.getOpaque(this);
+    long c = cursor;
     int slot = (int) (c & mask);
     Object e = SLOTS.getAcquire(slots, slot);
     if (e == null) {
@@ -334,8 +349,21 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       lastWeight = w[slot];
     }
     SLOTS.setOpaque(slots, slot, null);
-    CONSUMER_INDEX.setRelease(this, c + 1);
+    cursor = c + 1;
+    if (c + 1 - published >= publishEvery) {
+      published = c + 1;
+      CONSUMER_INDEX.setRelease(this, c + 1);
+    }
     return (E) e;
+  }
+
+  /** Publishes the slots the consumer emptied, so producers may reuse them. Consumer only. */
+  private void publish() {
+    long c = cursor;
+    if (published != c) {
+      published = c;
+      CONSUMER_INDEX.setRelease(this, c);
+    }
   }
 
   /**
@@ -368,6 +396,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * before anything slow.
    */
   public void signalProducers() {
+    publish();
     VarHandle.fullFence();
     if (blockedProducers != 0) {
       for (Thread t : parked) {
@@ -385,7 +414,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @param deadline when to stop waiting, in the time source's nanoseconds, if timed
    */
   public void await(int minItems, boolean timed, long deadline) {
-    long c = (long) CONSUMER_INDEX.getOpaque(this);
+    signalProducers(); // a producer may wait for the last slots taken
+    long c = cursor;
     long target = c + minItems;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       long p = producerIndex;

@@ -30,7 +30,7 @@ import org.openjdk.jmh.annotations.Threads;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class AddFlushBenchmark {
   static final int CAPACITY = 100;
-  static final int CHANNEL = 200;
+  static final int CHANNEL = Integer.getInteger("bench.channel", 200);
   static final Duration LINGER = Duration.ofMillis(5);
 
   /** Pre-boxed items, so the benchmark measures batching, not boxing. */
