@@ -84,6 +84,7 @@ class LingerTest {
   @Test
   void emptyBatchIsNotFlushedOnTime() throws Exception {
     try (Buffer<String> buffer = start(1000)) {
+      buffer.flush().get(); // starts the loop, which then waits for an item with no deadline
       await().atMost(WAIT).until(() -> time.waiters() == 1);
       assertThat(time.timedWaiters()).as("an idle loop has no deadline").isZero();
       time.advance(Duration.ofMinutes(10));

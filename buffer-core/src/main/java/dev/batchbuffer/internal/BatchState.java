@@ -13,6 +13,9 @@ import org.jspecify.annotations.Nullable;
  * @param <T> the item type
  */
 public final class BatchState<T> {
+  /** The array of a batch that has not taken an item since its last flush. */
+  static final Object[] NO_ITEMS = new Object[0];
+
   final Limits<T> limits;
   /** {@code limits.countOnly()}, cached for the per-item fast path. */
   final boolean countOnly;
@@ -28,6 +31,10 @@ public final class BatchState<T> {
   final long maxItemBytes;
   final @Nullable Object key;
   final BatchView view = new BatchView();
+  /**
+   * The batch's array; {@link #NO_ITEMS} until the batch takes its first item (then
+   * {@code limits.initialLength()} long), so an idle buffer holds no batch array.
+   */
   Object[] items;
   /** Futures of tracked items, parallel to {@code items}; null until a tracked item arrives. */
   @Nullable Object @Nullable [] futures;
@@ -63,7 +70,7 @@ public final class BatchState<T> {
     this.overflowBytes = limits.overflowBytes();
     this.maxItemBytes = limits.maxItemBytes();
     this.key = key;
-    this.items = new Object[limits.initialLength()];
+    this.items = NO_ITEMS;
   }
 
   /**

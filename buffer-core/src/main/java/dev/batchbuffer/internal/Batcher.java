@@ -134,7 +134,9 @@ public final class Batcher<T> {
   }
 
   private static void grow(BatchState<?> s) {
-    s.items = Arrays.copyOf(s.items, Math.max(8, s.size + (s.size >> 1)));
+    int length = s.items.length == 0 ? Math.max(1, s.limits.initialLength())
+        : Math.max(8, s.size + (s.size >> 1));
+    s.items = Arrays.copyOf(s.items, length);
     if (s.futures != null) {
       s.futures = Arrays.copyOf(s.futures, s.items.length);
     }

@@ -86,6 +86,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   private static final VarHandle WAKE_AT;
   private static final VarHandle BLOCKED;
   private static final VarHandle CONTENDED;
+  private static final VarHandle STARTED;
   private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
 
   static {
@@ -100,6 +101,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       WAKE_AT = lookup.findVarHandle(ChannelFields.WakeAt.class, "wakeAt", long.class);
       BLOCKED = lookup.findVarHandle(ChannelFields.WakeAt.class, "blockedProducers", int.class);
       CONTENDED = lookup.findVarHandle(ChannelFields.WakeAt.class, "contended", int.class);
+      STARTED = lookup.findVarHandle(ChannelFields.WakeAt.class, "started", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -162,7 +164,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
 
   /**
    * Names the only thread that will call {@link #poll()}, {@link #await} and {@link #signalProducers}.
-   * Must happen-before any producer call (set it before starting the consumer thread).
+   * Must happen-before any producer call. The thread is not started here: the first arrival (or
+   * {@link #wakeConsumer()}, {@link #close()}, {@link #startConsumer()}) starts it.
    *
    * @param thread the consumer thread
    */
@@ -238,18 +241,35 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   private void wakeConsumer(long reached) {
     long w = wakeAt;
     if (reached >= w && WAKE_AT.compareAndSet(this, w, NOT_WAITING)) {
-      Thread c = consumer;
-      if (c != null) {
-        LockSupport.unpark(c);
-      }
+      wakeConsumer();
     }
   }
 
-  /** Wakes the consumer whatever it waits for (a control message that must not wait its turn). */
+  /**
+   * Wakes the consumer whatever it waits for (a control message that must not wait its turn);
+   * starts it if it has not started yet.
+   */
   public void wakeConsumer() {
     Thread c = consumer;
-    if (c != null) {
+    if (c == null) {
+      return;
+    }
+    if (started == 0) {
+      startConsumer();
+    } else {
       LockSupport.unpark(c);
+    }
+  }
+
+  /**
+   * Starts the bound consumer thread unless it was started: the first arrival, control message or
+   * close does it, so a buffer that was never used holds no running thread (and no stack). The
+   * thread started finds whatever the caller published before this call. Any thread.
+   */
+  public void startConsumer() {
+    Thread c = consumer;
+    if (c != null && started == 0 && STARTED.compareAndSet(this, 0, 1)) {
+      c.start();
     }
   }
 
@@ -473,10 +493,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     for (Thread t : parked) {
       LockSupport.unpark(t);
     }
-    Thread c = consumer;
-    if (c != null) {
-      LockSupport.unpark(c);
-    }
+    wakeConsumer();
     return before >= 0;
   }
 

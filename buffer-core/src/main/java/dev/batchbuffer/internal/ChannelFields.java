@@ -51,9 +51,10 @@ final class ChannelFields {
     /**
      * The producer index at which the parked consumer wants a wake-up, or {@code Long.MAX_VALUE}
      * when it is not parked. Set by the consumer before it parks; the producer that reaches it CASes
-     * it back to {@code MAX_VALUE} and unparks the consumer, so at most one wake-up is sent.
+     * it back to {@code MAX_VALUE} and unparks the consumer, so at most one wake-up is sent. Starts
+     * at 1: the consumer thread is not started until the first arrival wakes it.
      */
-    volatile long wakeAt = Long.MAX_VALUE;
+    volatile long wakeAt = 1;
 
     /** Producers parked because the channel was full; read by the consumer after it frees slots. */
     volatile int blockedProducers;
@@ -63,6 +64,9 @@ final class ChannelFields {
      * parking, and clears it when none came for a while.
      */
     volatile int contended;
+
+    /** 1 once the consumer thread was started (the first wake-up starts it). */
+    volatile int started;
   }
 
   @SuppressWarnings("unused")

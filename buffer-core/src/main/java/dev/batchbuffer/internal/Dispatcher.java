@@ -354,7 +354,7 @@ public final class Dispatcher<T> {
     @Nullable Object @Nullable [] futures = s.futures;
     long held = s.held;
     long bytes = s.bytes;
-    s.items = new Object[s.limits.initialLength()];
+    s.items = BatchState.NO_ITEMS; // the next batch allocates its array with its first item
     s.futures = null;
     s.size = 0;
     s.bytes = 0;

@@ -198,8 +198,9 @@ public final class Engine<T> {
   }
 
   /**
-   * Starts the loop on a new virtual thread of the buffer's; when it has drained, the listener
-   * hears {@code closed} with the final stats.
+   * Makes the loop's virtual thread; when it has drained, the listener hears {@code closed} with
+   * the final stats. The thread starts with the first item, {@code flush()} or close (or now, if
+   * the buffer has periodic tasks): an idle buffer that was never used holds no thread stack.
    *
    * @param loop the loop
    */
@@ -226,7 +227,9 @@ public final class Engine<T> {
     loopThread = t;
     channel.bindConsumer(t);
     dispatcher.bindLoop(t);
-    t.start();
+    if (hooks != null) {
+      channel.startConsumer();
+    }
   }
 
   /**
@@ -526,7 +529,8 @@ public final class Engine<T> {
     if (t == null || dispatcher.isOwnThread()) {
       return;
     }
-    Waits.joinUninterruptibly(t);
+    // Not join(): the thread that started the loop may not have called start() yet.
+    awaitTermination(0L, false);
   }
 
   private void stopAdmission() {

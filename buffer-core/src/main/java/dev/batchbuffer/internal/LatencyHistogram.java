@@ -1,16 +1,18 @@
 package dev.batchbuffer.internal;
 
 import java.util.concurrent.atomic.AtomicLongArray;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Flush durations in log-linear buckets: 8 per power of two, so a percentile is within 1/8 of the
- * true value. One writer (the loop) and any number of readers; no lock.
+ * true value. One writer (the loop) and any number of readers; no lock. The 4 KB of buckets are
+ * allocated by the first record: a buffer that never flushed does not pay for them.
  */
 final class LatencyHistogram {
   /** Values below 8 get a bucket each; above, 8 buckets per power of two up to 2^63. */
   private static final int BUCKETS = 8 + 61 * 8;
 
-  private final AtomicLongArray counts = new AtomicLongArray(BUCKETS);
+  private volatile @Nullable AtomicLongArray counts;
 
   /** Returns the bucket of {@code v >= 0}. */
   static int bucket(long v) {
@@ -36,8 +38,13 @@ final class LatencyHistogram {
 
   /** Records one duration. Single writer. */
   void record(long nanos) {
+    AtomicLongArray c = counts;
+    if (c == null) {
+      c = new AtomicLongArray(BUCKETS);
+      counts = c;
+    }
     int b = bucket(nanos);
-    counts.lazySet(b, counts.get(b) + 1);
+    c.lazySet(b, c.get(b) + 1);
   }
 
   /**
@@ -45,6 +52,10 @@ final class LatencyHistogram {
    * {@code max}.
    */
   long quantile(double q, long max) {
+    AtomicLongArray counts = this.counts;
+    if (counts == null) {
+      return 0;
+    }
     long[] snapshot = new long[BUCKETS];
     long total = 0;
     for (int i = 0; i < BUCKETS; i++) {

@@ -4,11 +4,9 @@ import dev.batchbuffer.TimeSource;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.concurrent.TimeUnit;
-import java.util.EnumMap;
-import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -47,7 +45,9 @@ public final class Problems {
   private final Logger logger = System.getLogger(LOGGER_NAME);
   private final String name;
   private final TimeSource time;
-  private final Map<Kind, Tally> tallies = new EnumMap<>(Kind.class);
+  /** A kind's tally, made when the kind first happens: most buffers never report anything. */
+  private final AtomicReferenceArray<@Nullable Tally> tallies =
+      new AtomicReferenceArray<>(Kind.values().length);
 
   /** The rate-limit state of one kind. */
   private static final class Tally {
@@ -64,9 +64,6 @@ public final class Problems {
   public Problems(String name, TimeSource time) {
     this.name = name;
     this.time = time;
-    for (Kind kind : Kind.values()) {
-      tallies.put(kind, new Tally());
-    }
   }
 
   /**
@@ -161,8 +158,18 @@ public final class Problems {
     return fatal.get();
   }
 
+  @SuppressWarnings("EnumOrdinal") // a dense index, as EnumMap uses it
   private Tally tally(Kind kind) {
-    return Objects.requireNonNull(tallies.get(kind));
+    int i = kind.ordinal();
+    Tally t = tallies.get(i);
+    if (t == null) {
+      Tally made = new Tally();
+      t = tallies.compareAndExchange(i, null, made);
+      if (t == null) {
+        t = made;
+      }
+    }
+    return t;
   }
 
 }

@@ -2,30 +2,9 @@ package dev.batchbuffer.internal;
 
 import dev.batchbuffer.TimeSource;
 
-/** Sleeping on a {@link TimeSource}, so tests drive backoff and rate limits by hand; joining. */
+/** Sleeping on a {@link TimeSource}, so tests drive backoff and rate limits by hand. */
 public final class Waits {
   private Waits() {}
-
-  /**
-   * Waits for {@code t} to end, ignoring interrupts meanwhile and restoring the interrupt status
-   * afterwards.
-   *
-   * @param t the thread
-   */
-  public static void joinUninterruptibly(Thread t) {
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        t.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
 
   /**
    * Sleeps {@code nanos} of the source's time.

@@ -69,7 +69,7 @@ class ChannelTest {
       done.set(1);
     });
     ch.bindConsumer(consumer);
-    consumer.start();
+    ch.startConsumer();
     List<Thread> threads = new ArrayList<>();
     for (int p = 0; p < producers; p++) {
       long base = (long) p << 32;
