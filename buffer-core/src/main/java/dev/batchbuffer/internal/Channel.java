@@ -3,8 +3,6 @@ package dev.batchbuffer.internal;
 import dev.batchbuffer.TimeSource;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import org.jspecify.annotations.Nullable;
 
@@ -87,6 +85,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   private static final VarHandle BLOCKED;
   private static final VarHandle CONTENDED;
   private static final VarHandle STARTED;
+  private static final VarHandle RING;
   private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
 
   static {
@@ -102,30 +101,30 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       BLOCKED = lookup.findVarHandle(ChannelFields.WakeAt.class, "blockedProducers", int.class);
       CONTENDED = lookup.findVarHandle(ChannelFields.WakeAt.class, "contended", int.class);
       STARTED = lookup.findVarHandle(ChannelFields.WakeAt.class, "started", int.class);
+      RING = lookup.findVarHandle(Channel.class, "slots", Object[].class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
   }
 
-  private final @Nullable Object[] slots;
+  /**
+   * The ring, made by the first producer that claims an index (an idle buffer that was never used
+   * holds none): published by a CAS, read with acquire loads. Never changes once made.
+   */
+  private volatile @Nullable Object @Nullable [] slots;
+  private final int length;
   /**
    * The weight each slot's item holds under the memory bound, parallel to {@code slots}; null when
    * the buffer has no memory bound. Written before the slot's release store, read by the consumer
    * before it frees the slot, so the producer that reuses the slot cannot overwrite it early.
    */
   private final long @Nullable [] weights;
-  /** The weight of the element the last {@link #poll()} returned. Consumer only. */
-  private long lastWeight;
-  /** The index the consumer takes next; consumerIndex lags it by less than publishEvery. */
-  private long cursor;
-  /** The consumer index as last published. Consumer only. */
-  private long published;
   /** How many polls may pass before the consumer index is published. */
   private final int publishEvery;
   private final int mask;
   private final int bound;
   private final TimeSource time;
-  private final Set<Thread> parked = ConcurrentHashMap.newKeySet();
+  private final ParkedThreads parked = new ParkedThreads();
   private @Nullable Thread consumer;
 
   /**
@@ -153,7 +152,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     if (length < bound) {
       length <<= 1;
     }
-    this.slots = new Object[length];
+    this.length = length;
     this.weights = weighted ? new long[length] : null;
     this.mask = length - 1;
     this.bound = bound;
@@ -231,7 +230,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     if (w != null) {
       w[slot] = weight; // published by the release store below
     }
-    SLOTS.setRelease(slots, slot, e);
+    @Nullable Object[] ring = (@Nullable Object[]) RING.getAcquire(this);
+    SLOTS.setRelease(ring != null ? ring : makeRing(), slot, e);
     if (p + 1 >= wakeAt) {
       wakeConsumer(p + 1);
     }
@@ -357,18 +357,20 @@ public final class Channel<E> extends ChannelFields.Pad4 {
   public @Nullable E poll() {
     long c = cursor;
     int slot = (int) (c & mask);
-    Object e = SLOTS.getAcquire(slots, slot);
+    @Nullable Object[] ring = consumerSlots;
+    Object e = ring == null ? null : SLOTS.getAcquire(ring, slot);
     if (e == null) {
       if (c >= (producerIndex & INDEX_MASK)) {
         return null;
       }
-      e = awaitPublication(slot);
+      ring = awaitRing();
+      e = awaitPublication(ring, slot);
     }
     long[] w = weights;
     if (w != null) {
       lastWeight = w[slot];
     }
-    SLOTS.setOpaque(slots, slot, null);
+    SLOTS.setOpaque(ring, slot, null);
     cursor = c + 1;
     if (c + 1 - published >= publishEvery) {
       published = c + 1;
@@ -395,11 +397,34 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     return lastWeight;
   }
 
+  /** Makes the ring, or returns the one another producer made first. */
+  private @Nullable Object[] makeRing() {
+    @Nullable Object[] made = new Object[length];
+    @Nullable Object[] witness = (@Nullable Object[]) RING.compareAndExchange(this, null, made);
+    return witness != null ? witness : made;
+  }
+
+  /** The ring, once the producer that claimed the first index has made it. Consumer only. */
+  @SuppressWarnings("ThreadPriorityCheck") // see awaitPublication
+  private @Nullable Object[] awaitRing() {
+    @Nullable Object[] ring = consumerSlots;
+    for (int spins = 0; ring == null; spins++) {
+      ring = (@Nullable Object[]) RING.getAcquire(this);
+      if (spins < 64) {
+        Thread.onSpinWait();
+      } else {
+        Thread.yield();
+      }
+    }
+    consumerSlots = ring;
+    return ring;
+  }
+
   // A producer between its claim and its store holds its carrier; yielding lets it finish.
   @SuppressWarnings("ThreadPriorityCheck")
-  private Object awaitPublication(int slot) {
+  private Object awaitPublication(@Nullable Object[] ring, int slot) {
     for (int spins = 0; ; spins++) {
-      Object e = SLOTS.getAcquire(slots, slot);
+      Object e = SLOTS.getAcquire(ring, slot);
       if (e != null) {
         return e;
       }
@@ -419,9 +444,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     publish();
     VarHandle.fullFence();
     if (blockedProducers != 0) {
-      for (Thread t : parked) {
-        LockSupport.unpark(t);
-      }
+      parked.unparkAll();
     }
   }
 
@@ -490,9 +513,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    */
   public boolean close() {
     long before = (long) PRODUCER_INDEX.getAndBitwiseOr(this, CLOSED_BIT);
-    for (Thread t : parked) {
-      LockSupport.unpark(t);
-    }
+    parked.unparkAll();
     wakeConsumer();
     return before >= 0;
   }

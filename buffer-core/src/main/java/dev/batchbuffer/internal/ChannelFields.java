@@ -1,5 +1,7 @@
 package dev.batchbuffer.internal;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * The hot fields of {@link Channel}, each on its own cache line: producers hammer the producer
  * index, the consumer writes the consumer index once per item, and the two must not share a line.
@@ -37,8 +39,23 @@ final class ChannelFields {
   }
 
   abstract static class ConsumerIndex extends Pad2 {
-    /** Next index the consumer takes. Written by the consumer only (release stores). */
+    /**
+     * The index below which producers may reuse slots. Written by the consumer only (release
+     * stores), every few polls and before the consumer waits or flushes; read by producers only
+     * when their cached limit runs out.
+     */
     volatile long consumerIndex;
+
+    // The consumer's own fields share this line: producers rarely read it.
+
+    /** The index the consumer takes next; consumerIndex lags it. */
+    long cursor;
+    /** The consumer index as last published. */
+    long published;
+    /** The weight of the element the last poll returned. */
+    long lastWeight;
+    /** The ring as the consumer first read it, kept so later polls need no fence. */
+    @Nullable Object @Nullable [] consumerSlots;
   }
 
   @SuppressWarnings("unused")

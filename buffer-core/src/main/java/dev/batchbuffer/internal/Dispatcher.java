@@ -127,9 +127,12 @@ public final class Dispatcher<T> {
   private final Map<Object, ArrayDeque<Object>> busyKeys = new HashMap<>();
   private final ConcurrentLinkedQueue<Job<T>> finished = new ConcurrentLinkedQueue<>();
   /** Jobs running off the loop, for close(timeout)'s interrupts. Any thread. */
-  private final Set<Job<T>> running = ConcurrentHashMap.newKeySet();
-  /** The job of the flush running inline (maxInFlight 1), reused: no allocation per batch. */
-  private final Job<T> inline = new Job<>(this);
+  private final Set<Job<T>> running;
+  /**
+   * The job of the flush running inline (maxInFlight 1), reused: no allocation per batch; made by
+   * the first flush.
+   */
+  private @Nullable Job<T> inline;
   private long nextSeq;
   private volatile boolean aborting;
   /** Items failed or given up since the last flush() request completed. */
@@ -248,6 +251,8 @@ public final class Dispatcher<T> {
     this.onFlushError = onFlushError;
     this.memory = memory;
     this.maxInFlight = maxInFlight;
+    // Only flushes off the loop (maxInFlight > 1) are registered here.
+    this.running = maxInFlight > 1 ? ConcurrentHashMap.newKeySet() : Set.of();
     this.perKey = keyed && maxInFlight > 1;
   }
 
@@ -367,6 +372,10 @@ public final class Dispatcher<T> {
     }
     if (maxInFlight == 1) {
       Job<T> job = inline;
+      if (job == null) {
+        job = new Job<>(this);
+        inline = job;
+      }
       job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
       telemetry.flushStarted(batch.size(), bytes, reason);
       run(job);

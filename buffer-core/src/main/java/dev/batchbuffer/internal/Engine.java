@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
@@ -84,7 +83,7 @@ public final class Engine<T> {
   private volatile boolean ended;
   /** Set by the loop thread as its last act; closers waiting for it are then unparked. */
   private volatile boolean terminated;
-  private final Set<Thread> closers = ConcurrentHashMap.newKeySet();
+  private final ParkedThreads closers = new ParkedThreads();
 
   /** How long an admission may wait. */
   private enum Blocking { NO, TIMED, FOREVER }
@@ -214,9 +213,7 @@ public final class Engine<T> {
         telemetry.closed(stats());
       } finally {
         terminated = true;
-        for (Thread c : closers) {
-          LockSupport.unpark(c);
-        }
+        closers.unparkAll();
       }
       // What stopped the buffer is reported; a fatal error caught on this thread still ends it, as
       // it would have without the buffer in between (its uncaught-exception handler sees it).

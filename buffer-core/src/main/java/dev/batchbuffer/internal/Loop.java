@@ -86,11 +86,9 @@ public final class Loop<K, T> implements Runnable {
   private final boolean sparseWakeUps;
   private final @Nullable Keying<K, T> keying;
   private final Map<K, BatchState<T>> batches = new HashMap<>();
-  private final PriorityQueue<Deadline<T>> deadlines =
-      new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
+  private final PriorityQueue<Deadline<T>> deadlines;
   /** The same batches by when they took their first item, for the stats' oldest-item age. */
-  private final PriorityQueue<Deadline<T>> arms =
-      new PriorityQueue<>((a, b) -> Long.compare(a.at - b.at, 0));
+  private final PriorityQueue<Deadline<T>> arms;
   private final long idleNanos;
   private long nextSweep;
   /** batches.size(), published for monitoring from other threads. */
@@ -110,6 +108,11 @@ public final class Loop<K, T> implements Runnable {
   /** A batch's linger deadline as of one epoch. */
   private record Deadline<T>(long at, BatchState<T> state, long epoch) {}
 
+  /** Orders deadlines by the loop's clock, by difference (the clock may wrap). */
+  private static int byTime(Deadline<?> a, Deadline<?> b) {
+    return Long.compare(a.at - b.at, 0);
+  }
+
   private Loop(Engine<T> engine, @Nullable Limits<T> limits, @Nullable Keying<K, T> keying) {
     this.channel = engine.channel();
     this.time = engine.time();
@@ -119,6 +122,9 @@ public final class Loop<K, T> implements Runnable {
     this.memory = engine.memory();
     this.hooks = engine.hooks();
     this.keying = keying;
+    // Only a keyed buffer queues deadlines; a plain one keeps two empty queues of one slot.
+    this.deadlines = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
+    this.arms = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
     this.single = limits == null ? null : new BatchState<>(limits, null);
     this.sparseWakeUps = limits != null && limits.predictable() && memory == null;
     this.batcher = new Batcher<>(channel, time, problems, dispatcher, keying == null ? s -> {}

@@ -2,11 +2,8 @@ package dev.batchbuffer.internal;
 
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -29,7 +26,7 @@ public final class MemoryGate<T> {
   private final TimeSource time;
   private final AtomicLong used = new AtomicLong();
   private final AtomicInteger waiting = new AtomicInteger();
-  private final Set<Thread> parked = ConcurrentHashMap.newKeySet();
+  private final ParkedThreads parked = new ParkedThreads();
 
   /**
    * Creates an empty gate.
@@ -137,9 +134,7 @@ public final class MemoryGate<T> {
 
   /** Wakes every waiting producer, so each re-checks (used on close). */
   public void wakeAll() {
-    for (Thread t : parked) {
-      LockSupport.unpark(t);
-    }
+    parked.unparkAll();
   }
 
   /**
