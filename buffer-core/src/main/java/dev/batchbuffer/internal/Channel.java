@@ -15,7 +15,7 @@ import org.jspecify.annotations.Nullable;
  *
  * @param <E> the element type
  */
-public final class Channel<E> extends ChannelFields.Pad4 {
+public final class Channel<E> {
   /*
    * Design notes.
    *
@@ -38,6 +38,10 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * sees enough items and does not park, or the producer whose claim reaches `target` sees wakeAt
    * and unparks it. Producers below the target never touch the consumer: one wake-up per batch of
    * arrivals, not one per item.
+   *
+   * Lazy state. The padded indices and the slots (a Ring) are made by the first offer, close or
+   * consumer wait, and the consumer thread is started by the first wake-up (wakeAt starts at 1):
+   * a buffer that was never used holds neither.
    *
    * Producer wake-ups. A producer that finds the channel full increments blockedProducers, adds
    * itself to `parked`, re-tries, and only then parks. The consumer, after freeing slots, issues a
@@ -100,25 +104,42 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       WAKE_AT = lookup.findVarHandle(ChannelFields.WakeAt.class, "wakeAt", long.class);
       BLOCKED = lookup.findVarHandle(ChannelFields.WakeAt.class, "blockedProducers", int.class);
       CONTENDED = lookup.findVarHandle(ChannelFields.WakeAt.class, "contended", int.class);
-      STARTED = lookup.findVarHandle(ChannelFields.WakeAt.class, "started", int.class);
-      RING = lookup.findVarHandle(Channel.class, "slots", Object[].class);
+      STARTED = lookup.findVarHandle(Channel.class, "started", int.class);
+      RING = lookup.findVarHandle(Channel.class, "ring", Ring.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
   }
 
   /**
-   * The ring, made by the first producer that claims an index (an idle buffer that was never used
-   * holds none): published by a CAS, read with acquire loads. Never changes once made.
+   * The hot state of a channel in use: the padded indices, the slots and their weights. Made by the
+   * first offer, close or consumer wait, so a buffer that was never used holds none.
    */
-  private volatile @Nullable Object @Nullable [] slots;
+  static final class Ring extends ChannelFields.Pad4 {
+    final @Nullable Object[] slots;
+    /**
+     * The weight each slot's item holds under the memory bound, parallel to {@code slots}; null
+     * when the buffer has no memory bound. Written before the slot's release store, read by the
+     * consumer before it frees the slot, so the producer that reuses the slot cannot overwrite it
+     * early.
+     */
+    final long @Nullable [] weights;
+
+    Ring(int length, boolean weighted, int bound) {
+      this.slots = new Object[length];
+      this.weights = weighted ? new long[length] : null;
+      this.producerLimit = bound;
+    }
+  }
+
+  /** The ring, published by a CAS and read with acquire loads; never changes once made. */
+  private volatile @Nullable Ring ring;
+  /** The ring as the consumer first saw it, so later polls need no fence. Consumer only. */
+  private @Nullable Ring consumerRing;
+  /** 1 once the consumer thread was started (the first wake-up starts it). */
+  private volatile int started;
   private final int length;
-  /**
-   * The weight each slot's item holds under the memory bound, parallel to {@code slots}; null when
-   * the buffer has no memory bound. Written before the slot's release store, read by the consumer
-   * before it frees the slot, so the producer that reuses the slot cannot overwrite it early.
-   */
-  private final long @Nullable [] weights;
+  private final boolean weighted;
   /** How many polls may pass before the consumer index is published. */
   private final int publishEvery;
   private final int mask;
@@ -153,11 +174,10 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       length <<= 1;
     }
     this.length = length;
-    this.weights = weighted ? new long[length] : null;
+    this.weighted = weighted;
     this.mask = length - 1;
     this.bound = bound;
     this.time = time;
-    this.producerLimit = bound;
     this.publishEvery = Math.max(1, Math.min(PUBLISH_EVERY, bound / 8));
   }
 
@@ -210,39 +230,61 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return {@link #OK}, {@link #FULL} or {@link #CLOSED}
    */
   public int tryOffer(Object e, long weight) {
-    long limit = producerLimit;
+    Ring r = ring();
+    long limit = r.producerLimit;
     long p;
     do {
-      p = producerIndex;
+      p = r.producerIndex;
       if (p < 0) {
         return CLOSED;
       }
       if (p >= limit) {
-        limit = consumerIndex + bound;
+        limit = r.consumerIndex + bound;
         if (p >= limit) {
           return FULL;
         }
-        PRODUCER_LIMIT.setRelease(this, limit);
+        PRODUCER_LIMIT.setRelease(r, limit);
       }
-    } while (!PRODUCER_INDEX.compareAndSet(this, p, p + 1));
+    } while (!PRODUCER_INDEX.compareAndSet(r, p, p + 1));
     int slot = (int) (p & mask);
-    long[] w = weights;
+    long[] w = r.weights;
     if (w != null) {
       w[slot] = weight; // published by the release store below
     }
-    @Nullable Object[] ring = (@Nullable Object[]) RING.getAcquire(this);
-    SLOTS.setRelease(ring != null ? ring : makeRing(), slot, e);
-    if (p + 1 >= wakeAt) {
-      wakeConsumer(p + 1);
+    SLOTS.setRelease(r.slots, slot, e);
+    if (p + 1 >= r.wakeAt) {
+      wakeConsumer(r, p + 1);
     }
     return OK;
   }
 
-  private void wakeConsumer(long reached) {
-    long w = wakeAt;
-    if (reached >= w && WAKE_AT.compareAndSet(this, w, NOT_WAITING)) {
+  private void wakeConsumer(Ring r, long reached) {
+    long w = r.wakeAt;
+    if (reached >= w && WAKE_AT.compareAndSet(r, w, NOT_WAITING)) {
       wakeConsumer();
     }
+  }
+
+  /** The ring, made now if no one made it yet. Any thread. */
+  private Ring ring() {
+    Ring r = (Ring) RING.getAcquire(this);
+    return r != null ? r : makeRing();
+  }
+
+  private Ring makeRing() {
+    Ring made = new Ring(length, weighted, bound);
+    Ring witness = (Ring) RING.compareAndExchange(this, null, made);
+    return witness != null ? witness : made;
+  }
+
+  /** The ring, for the consumer. */
+  private Ring consumerRing() {
+    Ring r = consumerRing;
+    if (r == null) {
+      r = ring();
+      consumerRing = r;
+    }
+    return r;
   }
 
   /**
@@ -300,8 +342,9 @@ public final class Channel<E> extends ChannelFields.Pad4 {
     // without a park/unpark round trip (which costs tens of microseconds). A full channel means
     // the hand-off is the bottleneck: mark it contended, so the consumer keeps polling instead of
     // parking while items keep coming. Bounded, so a stuck consumer costs nothing more.
-    if (contended == 0) {
-      CONTENDED.setOpaque(this, 1);
+    Ring r = ring();
+    if (r.contended == 0) {
+      CONTENDED.setOpaque(r, 1);
     }
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       Thread.onSpinWait();
@@ -322,7 +365,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
     } while (System.nanoTime() - yieldUntil < 0 && !Thread.currentThread().isInterrupted());
     Thread me = Thread.currentThread();
-    BLOCKED.getAndAdd(this, 1);
+    BLOCKED.getAndAdd(r, 1);
     parked.add(me);
     try {
       for (; ; ) {
@@ -344,7 +387,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
     } finally {
       parked.remove(me);
-      BLOCKED.getAndAdd(this, -1);
+      BLOCKED.getAndAdd(r, -1);
     }
   }
 
@@ -355,36 +398,35 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    */
   @SuppressWarnings("unchecked")
   public @Nullable E poll() {
-    long c = cursor;
+    Ring r = consumerRing();
+    long c = r.cursor;
     int slot = (int) (c & mask);
-    @Nullable Object[] ring = consumerSlots;
-    Object e = ring == null ? null : SLOTS.getAcquire(ring, slot);
+    Object e = SLOTS.getAcquire(r.slots, slot);
     if (e == null) {
-      if (c >= (producerIndex & INDEX_MASK)) {
+      if (c >= (r.producerIndex & INDEX_MASK)) {
         return null;
       }
-      ring = awaitRing();
-      e = awaitPublication(ring, slot);
+      e = awaitPublication(r.slots, slot);
     }
-    long[] w = weights;
+    long[] w = r.weights;
     if (w != null) {
-      lastWeight = w[slot];
+      r.lastWeight = w[slot];
     }
-    SLOTS.setOpaque(ring, slot, null);
-    cursor = c + 1;
-    if (c + 1 - published >= publishEvery) {
-      published = c + 1;
-      CONSUMER_INDEX.setRelease(this, c + 1);
+    SLOTS.setOpaque(r.slots, slot, null);
+    r.cursor = c + 1;
+    if (c + 1 - r.published >= publishEvery) {
+      r.published = c + 1;
+      CONSUMER_INDEX.setRelease(r, c + 1);
     }
     return (E) e;
   }
 
   /** Publishes the slots the consumer emptied, so producers may reuse them. Consumer only. */
-  private void publish() {
-    long c = cursor;
-    if (published != c) {
-      published = c;
-      CONSUMER_INDEX.setRelease(this, c);
+  private static void publish(Ring r) {
+    long c = r.cursor;
+    if (r.published != c) {
+      r.published = c;
+      CONSUMER_INDEX.setRelease(r, c);
     }
   }
 
@@ -394,30 +436,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return the weight, or 0 for an unweighted channel
    */
   public long lastWeight() {
-    return lastWeight;
-  }
-
-  /** Makes the ring, or returns the one another producer made first. */
-  private @Nullable Object[] makeRing() {
-    @Nullable Object[] made = new Object[length];
-    @Nullable Object[] witness = (@Nullable Object[]) RING.compareAndExchange(this, null, made);
-    return witness != null ? witness : made;
-  }
-
-  /** The ring, once the producer that claimed the first index has made it. Consumer only. */
-  @SuppressWarnings("ThreadPriorityCheck") // see awaitPublication
-  private @Nullable Object[] awaitRing() {
-    @Nullable Object[] ring = consumerSlots;
-    for (int spins = 0; ring == null; spins++) {
-      ring = (@Nullable Object[]) RING.getAcquire(this);
-      if (spins < 64) {
-        Thread.onSpinWait();
-      } else {
-        Thread.yield();
-      }
-    }
-    consumerSlots = ring;
-    return ring;
+    Ring r = consumerRing;
+    return r == null ? 0L : r.lastWeight;
   }
 
   // A producer between its claim and its store holds its carrier; yielding lets it finish.
@@ -441,9 +461,10 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * before anything slow.
    */
   public void signalProducers() {
-    publish();
+    Ring r = consumerRing();
+    publish(r);
     VarHandle.fullFence();
-    if (blockedProducers != 0) {
+    if (r.blockedProducers != 0) {
       parked.unparkAll();
     }
   }
@@ -458,20 +479,21 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    */
   public void await(int minItems, boolean timed, long deadline) {
     signalProducers(); // a producer may wait for the last slots taken
-    long c = cursor;
+    Ring r = consumerRing();
+    long c = r.cursor;
     long target = c + minItems;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
-      long p = producerIndex;
+      long p = r.producerIndex;
       if (p < 0 || p >= target) {
         return;
       }
       Thread.onSpinWait();
     }
-    if (contended != 0 && pollWhileContended(c)) {
+    if (r.contended != 0 && pollWhileContended(r, c)) {
       return;
     }
-    WAKE_AT.setVolatile(this, target);
-    long p = producerIndex;
+    WAKE_AT.setVolatile(r, target);
+    long p = r.producerIndex;
     if (p >= 0 && p < target) {
       if (timed) {
         time.parkUntil(this, deadline);
@@ -479,7 +501,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
         time.park(this);
       }
     }
-    WAKE_AT.setOpaque(this, NOT_WAITING);
+    WAKE_AT.setOpaque(r, NOT_WAITING);
   }
 
   /**
@@ -490,11 +512,11 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return true if an item arrived or the channel closed
    */
   @SuppressWarnings("ThreadPriorityCheck") // lets producers or flushes on this carrier run
-  private boolean pollWhileContended(long c) {
+  private static boolean pollWhileContended(Ring r, long c) {
     long until = System.nanoTime() + CONSUMER_POLL_NANOS;
     do {
       for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
-        long p = producerIndex;
+        long p = r.producerIndex;
         if (p < 0 || p > c) {
           return true;
         }
@@ -502,7 +524,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
       }
       Thread.yield();
     } while (System.nanoTime() - until < 0);
-    CONTENDED.setOpaque(this, 0);
+    CONTENDED.setOpaque(r, 0);
     return false;
   }
 
@@ -512,7 +534,7 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return true if this call closed it, false if it was already closed
    */
   public boolean close() {
-    long before = (long) PRODUCER_INDEX.getAndBitwiseOr(this, CLOSED_BIT);
+    long before = (long) PRODUCER_INDEX.getAndBitwiseOr(ring(), CLOSED_BIT);
     parked.unparkAll();
     wakeConsumer();
     return before >= 0;
@@ -524,7 +546,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return true once closed
    */
   public boolean isClosed() {
-    return producerIndex < 0;
+    Ring r = ring;
+    return r != null && r.producerIndex < 0;
   }
 
   /**
@@ -533,8 +556,12 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return the number of waiting items, in {@code [0, bound]}
    */
   public int size() {
-    long c = consumerIndex;
-    long p = producerIndex & INDEX_MASK;
+    Ring r = ring;
+    if (r == null) {
+      return 0;
+    }
+    long c = r.consumerIndex;
+    long p = r.producerIndex & INDEX_MASK;
     return (int) Math.max(0, Math.min(bound, p - c));
   }
 
@@ -544,7 +571,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return the number of successful offers
    */
   public long accepted() {
-    return producerIndex & INDEX_MASK;
+    Ring r = ring;
+    return r == null ? 0L : r.producerIndex & INDEX_MASK;
   }
 
   /**
@@ -553,7 +581,8 @@ public final class Channel<E> extends ChannelFields.Pad4 {
    * @return a snapshot
    */
   public int blockedProducers() {
-    return (int) BLOCKED.getOpaque(this);
+    Ring r = ring;
+    return r == null ? 0 : (int) BLOCKED.getOpaque(r);
   }
 
 }

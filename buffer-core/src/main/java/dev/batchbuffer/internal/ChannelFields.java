@@ -1,9 +1,7 @@
 package dev.batchbuffer.internal;
 
-import org.jspecify.annotations.Nullable;
-
 /**
- * The hot fields of {@link Channel}, each on its own cache line: producers hammer the producer
+ * The hot fields of a {@link Channel}'s ring, each on its own cache line: producers hammer the producer
  * index, the consumer writes the consumer index once per item, and the two must not share a line.
  * Superclass fields are laid out first, so the padding classes keep them apart (JCTools' layout).
  */
@@ -54,8 +52,6 @@ final class ChannelFields {
     long published;
     /** The weight of the element the last poll returned. */
     long lastWeight;
-    /** The ring as the consumer first read it, kept so later polls need no fence. */
-    @Nullable Object @Nullable [] consumerSlots;
   }
 
   @SuppressWarnings("unused")
@@ -81,9 +77,6 @@ final class ChannelFields {
      * parking, and clears it when none came for a while.
      */
     volatile int contended;
-
-    /** 1 once the consumer thread was started (the first wake-up starts it). */
-    volatile int started;
   }
 
   @SuppressWarnings("unused")
