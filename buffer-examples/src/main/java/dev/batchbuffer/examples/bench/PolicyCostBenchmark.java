@@ -17,7 +17,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Threads;
 
 /**
- * What a byte limit costs: the {@link AddFlushBenchmark} workload (2 producers, batches of 100,
+ * What a byte limit costs: the {@link AddFlushBenchmark} workload (1 and 2 producers, batches of 100,
  * 5 ms linger, channel of 200) through {@code FlushPolicy.count(100)} and through
  * {@code count(100).or(bytes(weigher, limit))}, where the byte limit is set so that both make the
  * same batches: the difference is the weigher call and the running weight. Each iteration checks
@@ -85,6 +85,20 @@ public class PolicyCostBenchmark {
   }
 
   /**
+   * One producer adding to the buffer with the chosen policy.
+   *
+   * @param state the buffer
+   * @param producer this thread's counters
+   * @throws InterruptedException never in practice
+   */
+  @Benchmark
+  @Threads(1)
+  public void add1Producer(PolicyState state, PolicyProducer producer)
+      throws InterruptedException {
+    state.buffer.add(producer.next());
+  }
+
+  /**
    * Two producers adding to the buffer with the chosen policy.
    *
    * @param state the buffer
@@ -93,7 +107,8 @@ public class PolicyCostBenchmark {
    */
   @Benchmark
   @Threads(2)
-  public void add(PolicyState state, PolicyProducer producer) throws InterruptedException {
+  public void add2Producers(PolicyState state, PolicyProducer producer)
+      throws InterruptedException {
     state.buffer.add(producer.next());
   }
 }
