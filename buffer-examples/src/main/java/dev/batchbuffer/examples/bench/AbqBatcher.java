@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The hand-written baseline users would otherwise write: an {@link ArrayBlockingQueue}, a consumer
@@ -14,13 +15,17 @@ import java.util.concurrent.TimeUnit;
  *
  * @param <T> the item type
  */
-public final class AbqBatcher<T> implements AutoCloseable {
+public final class AbqBatcher<T> implements Contender<T> {
   private final ArrayBlockingQueue<T> queue;
   private final FlushFunc<T> flush;
   private final int capacity;
   private final long lingerNanos;
   private final Thread consumer;
+  /** Guards {@link #idle} and the close's wake-up; never held while waiting or flushing. */
+  private final Object wake = new Object();
   private volatile boolean closed;
+  /** Whether the consumer waits for the first item of a batch, where close may interrupt it. */
+  private boolean idle;
 
   /**
    * Starts the consumer on a virtual thread, as {@code Buffer} does.
@@ -44,6 +49,7 @@ public final class AbqBatcher<T> implements AutoCloseable {
    * @param item the item
    * @throws InterruptedException if interrupted while waiting
    */
+  @Override
   public void add(T item) throws InterruptedException {
     queue.put(item);
   }
@@ -54,7 +60,7 @@ public final class AbqBatcher<T> implements AutoCloseable {
     try {
       while (!closed || !queue.isEmpty()) {
         T first = batch.isEmpty()
-            ? queue.poll(100, TimeUnit.MILLISECONDS)
+            ? pollIdle()
             : queue.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
         if (first != null) {
           if (batch.isEmpty()) {
@@ -76,20 +82,38 @@ public final class AbqBatcher<T> implements AutoCloseable {
     }
   }
 
-  /** Drains, flushes and waits for the consumer. */
-  @Override
-  public void close() {
-    closed = true;
-    boolean interrupted = false;
-    while (consumer.isAlive()) {
-      try {
-        consumer.join();
-      } catch (InterruptedException e) {
-        interrupted = true;
+  /**
+   * Waits up to 100 ms for the first item of a batch; {@link #close()} cuts the wait short with an
+   * interrupt, which only lands here (any that arrives as the wait ends is cleared before a flush).
+   */
+  private @Nullable T pollIdle() {
+    synchronized (wake) {
+      if (closed) {
+        return queue.poll();
+      }
+      idle = true;
+    }
+    try {
+      return queue.poll(100, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      return queue.poll(); // close() woke the consumer: the loop's condition decides
+    } finally {
+      synchronized (wake) {
+        idle = false;
+        Thread.interrupted();
       }
     }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
+  }
+
+  /** Drains, flushes and waits for the consumer; an idle consumer is woken, not waited for. */
+  @Override
+  public void close() {
+    synchronized (wake) {
+      closed = true;
+      if (idle) {
+        consumer.interrupt();
+      }
     }
+    Joins.joinUninterruptibly(consumer);
   }
 }

@@ -2,11 +2,7 @@ package dev.batchbuffer.examples.bench;
 
 import dev.batchbuffer.Buffer;
 import dev.batchbuffer.Config;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.LongAdder;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
@@ -29,67 +25,6 @@ import org.openjdk.jmh.annotations.Threads;
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class AddFlushBenchmark {
-  static final int CAPACITY = 100;
-  static final int CHANNEL = Integer.getInteger("bench.channel", 200);
-  static final Duration LINGER = Duration.ofMillis(5);
-
-  /** Pre-boxed items, so the benchmark measures batching, not boxing. */
-  static final Long[] ITEMS = new Long[1024];
-
-  static {
-    for (int i = 0; i < ITEMS.length; i++) {
-      ITEMS[i] = (long) i;
-    }
-  }
-
-  /** What the flushes saw, and what the producers added. */
-  @State(Scope.Benchmark)
-  public static class Ledger {
-    final LongAdder flushedCount = new LongAdder();
-    final LongAdder flushedSum = new LongAdder();
-    final ConcurrentLinkedQueue<Producer> producers = new ConcurrentLinkedQueue<>();
-
-    void flush(List<Long> batch) {
-      long sum = 0;
-      for (int i = 0, n = batch.size(); i < n; i++) {
-        sum += batch.get(i);
-      }
-      flushedCount.add(batch.size());
-      flushedSum.add(sum);
-    }
-
-    void verify() {
-      long added = 0;
-      long addedSum = 0;
-      for (Producer p : producers) {
-        added += p.count;
-        addedSum += p.sum;
-      }
-      if (added != flushedCount.sum() || addedSum != flushedSum.sum()) {
-        throw new IllegalStateException("flushed " + flushedCount.sum() + " items (sum "
-            + flushedSum.sum() + ") but added " + added + " (sum " + addedSum + ")");
-      }
-    }
-  }
-
-  /** One producer thread's counters. */
-  public abstract static class Producer {
-    long count;
-    long sum;
-
-    void register(Ledger ledger) {
-      count = 0;
-      sum = 0;
-      ledger.producers.add(this);
-    }
-
-    Long next() {
-      Long item = ITEMS[(int) (count & (ITEMS.length - 1))];
-      count++;
-      sum += item;
-      return item;
-    }
-  }
 
   /** A producer of the {@code Buffer} benchmarks. */
   @State(Scope.Thread)
@@ -126,9 +61,7 @@ public class AddFlushBenchmark {
 
     @Setup(Level.Iteration)
     public void start() {
-      flushedCount.reset();
-      flushedSum.reset();
-      producers.clear();
+      reset();
       buffer = Buffer.start(Config.builder(this::flush)
           .capacity(CAPACITY).chanSize(CHANNEL).flushInterval(LINGER).build());
     }
@@ -147,9 +80,7 @@ public class AddFlushBenchmark {
 
     @Setup(Level.Iteration)
     public void start() {
-      flushedCount.reset();
-      flushedSum.reset();
-      producers.clear();
+      reset();
       batcher = new AbqBatcher<>(this::flush, CAPACITY, CHANNEL, LINGER.toNanos());
     }
 

@@ -31,7 +31,7 @@ public class PolicyCostBenchmark {
 
   /** A buffer with the policy named by {@link #policy}. */
   @State(Scope.Benchmark)
-  public static class PolicyState extends AddFlushBenchmark.Ledger {
+  public static class PolicyState extends Ledger {
     /**
      * {@code count}, {@code countAndBytes}, or {@code countAndFlatBytes}: a weigher that returns 32
      * without reading the item, which separates the policy's own cost from the weigher's.
@@ -41,26 +41,24 @@ public class PolicyCostBenchmark {
 
     /** The channel's size: the workload's 200, or more to see whether full-channel waits matter. */
     @Param({"200"})
-    public int channel = AddFlushBenchmark.CHANNEL;
+    public int channel = Ledger.CHANNEL;
 
     Buffer<Long> buffer;
 
     @Setup(Level.Iteration)
     public void start() {
-      flushedCount.reset();
-      flushedSum.reset();
-      producers.clear();
-      FlushPolicy<Long> count = FlushPolicy.count(AddFlushBenchmark.CAPACITY);
+      reset();
+      FlushPolicy<Long> count = FlushPolicy.count(Ledger.CAPACITY);
       // Items weigh 1..64 bytes; 100 items never exceed 100 * 64, so the count decides the batches.
       FlushPolicy<Long> chosen = switch (policy) {
         case "count" -> count;
         case "countAndFlatBytes" -> count.or(FlushPolicy.bytes(item -> 32,
-            64L * AddFlushBenchmark.CAPACITY));
+            64L * Ledger.CAPACITY));
         default -> count.or(FlushPolicy.bytes(item -> 1 + (item & 63),
-            64L * AddFlushBenchmark.CAPACITY));
+            64L * Ledger.CAPACITY));
       };
       buffer = Buffer.start(Config.builder(this::flush).policy(chosen)
-          .chanSize(channel).flushInterval(AddFlushBenchmark.LINGER).build());
+          .chanSize(channel).flushInterval(Ledger.LINGER).build());
     }
 
     @TearDown(Level.Iteration)
@@ -72,7 +70,7 @@ public class PolicyCostBenchmark {
 
   /** A producer thread registered with the policy state. */
   @State(Scope.Thread)
-  public static class PolicyProducer extends AddFlushBenchmark.Producer {
+  public static class PolicyProducer extends Producer {
     /**
      * Registers with this iteration's ledger.
      *

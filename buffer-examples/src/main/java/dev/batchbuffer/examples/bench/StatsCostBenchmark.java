@@ -39,7 +39,7 @@ public class StatsCostBenchmark {
 
   /** A buffer observed as {@link #observer} says. */
   @State(Scope.Benchmark)
-  public static class ObservedState extends AddFlushBenchmark.Ledger {
+  public static class ObservedState extends Ledger {
     /** {@code never}, {@code stats100ms} or {@code stats100msAndListener}. */
     @Param({"never", "stats100ms", "stats100msAndListener"})
     public String observer = "never";
@@ -53,9 +53,7 @@ public class StatsCostBenchmark {
 
     @Setup(Level.Iteration)
     public void start() {
-      flushedCount.reset();
-      flushedSum.reset();
-      producers.clear();
+      reset();
       Options.Builder<Long> options = Options.builder();
       if (observer.equals("stats100msAndListener")) {
         options.listener(new BufferListener<Long>() {
@@ -65,8 +63,8 @@ public class StatsCostBenchmark {
           }
         });
       }
-      buffer = Buffer.start(Config.builder(this::flush).capacity(AddFlushBenchmark.CAPACITY)
-          .chanSize(AddFlushBenchmark.CHANNEL).flushInterval(AddFlushBenchmark.LINGER).build(),
+      buffer = Buffer.start(Config.builder(this::flush).capacity(Ledger.CAPACITY)
+          .chanSize(Ledger.CHANNEL).flushInterval(Ledger.LINGER).build(),
           options.build());
       if (!observer.equals("never")) {
         ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -119,7 +117,7 @@ public class StatsCostBenchmark {
 
   /** A producer thread registered with the observed state. */
   @State(Scope.Thread)
-  public static class ObservedProducer extends AddFlushBenchmark.Producer {
+  public static class ObservedProducer extends Producer {
     /**
      * Registers with this iteration's ledger.
      *
