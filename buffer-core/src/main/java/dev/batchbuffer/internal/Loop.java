@@ -85,7 +85,8 @@ public final class Loop<K, T> implements Runnable {
   private final @Nullable BatchState<T> single;
   private final boolean sparseWakeUps;
   private final @Nullable Keying<K, T> keying;
-  private final Map<K, BatchState<T>> batches = new HashMap<>();
+  /** A keyed buffer's batches by key; empty and immutable for a plain buffer. */
+  private final Map<K, BatchState<T>> batches;
   private final PriorityQueue<Deadline<T>> deadlines;
   /** The same batches by when they took their first item, for the stats' oldest-item age. */
   private final PriorityQueue<Deadline<T>> arms;
@@ -123,6 +124,7 @@ public final class Loop<K, T> implements Runnable {
     this.hooks = engine.hooks();
     this.keying = keying;
     // Only a keyed buffer queues deadlines; a plain one keeps two empty queues of one slot.
+    this.batches = keying == null ? Map.of() : new HashMap<>();
     this.deadlines = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
     this.arms = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
     this.single = limits == null ? null : new BatchState<>(limits, null);
@@ -236,7 +238,9 @@ public final class Loop<K, T> implements Runnable {
       lossy |= dispatcher.complete(request, lossy); // after one loss, every later request fails
     }
     telemetry.waiting(0, Telemetry.NONE);
-    batches.clear();
+    if (keying != null) {
+      batches.clear();
+    }
     keyCount = 0;
     Hooks h = hooks;
     if (h != null) {
