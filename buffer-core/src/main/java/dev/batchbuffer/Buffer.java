@@ -48,11 +48,14 @@ public final class Buffer<T> implements AutoCloseable {
       failFastLimit = admission.maxItemBytes();
     }
     FlushFunc<T> flush = config.flush();
+    Limits<T> limits = Limits.of(config);
+    Weigher<? super T> memoryWeigher = options.memoryWeigher();
     this.engine = new Engine<>(new Engine.Setup<>(name, options.timeSource(), config.chanSize(),
-        options.memoryWeigher(), options.maxBufferedBytes(), failFast, failFastLimit,
+        memoryWeigher, options.maxBufferedBytes(), failFast, failFastLimit,
         options.listener(), options.periodic(), options.maxInFlight(), config.onReject(),
-        config.onFlushError()), (key, batch) -> flush.flush(batch), false);
-    engine.start(Loop.of(engine, Limits.of(config)));
+        config.onFlushError(), Engine.byteHintOf(limits, memoryWeigher, failFast),
+        limits.maxItemBytes()), (key, batch) -> flush.flush(batch), false);
+    engine.start(Loop.of(engine, limits));
   }
 
   /**

@@ -58,7 +58,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     }
     this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
         b.maxBufferedBytes, failFast, failFastLimit, b.listener, b.periodic, b.maxInFlight,
-        b.onReject, b.onFlushError),
+        b.onReject, b.onFlushError, null, 0L),
         (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), true);
     engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
         b.maxKeys, b.maxBufferedItems, b.keyIdleTimeout)));

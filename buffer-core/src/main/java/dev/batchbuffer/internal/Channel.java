@@ -57,6 +57,12 @@ public final class Channel<E> {
   /** The claim result of an offer that found the channel closed. */
   public static final int CLOSED = 2;
 
+  /**
+   * The weight a producer carries for an item it could not weigh (see {@link #Channel(int, boolean,
+   * boolean, TimeSource)}): it always wakes a waiting consumer, which weighs the item itself.
+   */
+  public static final long UNWEIGHED = -1L;
+
   /** Re-tries of a producer on a full channel, or looks of the consumer at an empty one, before a park. */
   private static final int SPINS_BEFORE_PARK = 128;
 
@@ -81,6 +87,8 @@ public final class Channel<E> {
   private static final long CLOSED_BIT = Long.MIN_VALUE;
   private static final long INDEX_MASK = Long.MAX_VALUE;
   private static final long NOT_WAITING = Long.MAX_VALUE;
+  /** The {@code expected} weight of a channel that is not hinted: no weight compares above it. */
+  private static final long NOTHING_IS_HEAVIER = -1L;
 
   private static final VarHandle PRODUCER_INDEX;
   private static final VarHandle PRODUCER_LIMIT;
@@ -90,6 +98,7 @@ public final class Channel<E> {
   private static final VarHandle CONTENDED;
   private static final VarHandle STARTED;
   private static final VarHandle RING;
+  private static final VarHandle EXPECTED;
   private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
 
   static {
@@ -106,6 +115,7 @@ public final class Channel<E> {
       CONTENDED = lookup.findVarHandle(ChannelFields.WakeAt.class, "contended", int.class);
       STARTED = lookup.findVarHandle(Channel.class, "started", int.class);
       RING = lookup.findVarHandle(Channel.class, "ring", Ring.class);
+      EXPECTED = lookup.findVarHandle(ChannelFields.WakeAt.class, "expected", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -125,10 +135,11 @@ public final class Channel<E> {
      */
     final long @Nullable [] weights;
 
-    Ring(int length, boolean weighted, int bound) {
+    Ring(int length, boolean weighted, boolean hinted, int bound) {
       this.slots = new Object[length];
       this.weights = weighted ? new long[length] : null;
       this.producerLimit = bound;
+      this.expected = hinted ? 0L : NOTHING_IS_HEAVIER;
     }
   }
 
@@ -140,6 +151,7 @@ public final class Channel<E> {
   private volatile int started;
   private final int length;
   private final boolean weighted;
+  private final boolean hinted;
   /** How many polls may pass before the consumer index is published. */
   private final int publishEvery;
   private final int mask;
@@ -155,7 +167,7 @@ public final class Channel<E> {
    * @param time the time source producers wait with
    */
   public Channel(int bound, TimeSource time) {
-    this(bound, false, time);
+    this(bound, false, false, time);
   }
 
   /**
@@ -163,9 +175,13 @@ public final class Channel<E> {
    *
    * @param bound the most items it holds, at least 1 and at most {@code 1 << 30}
    * @param weighted whether elements carry a weight ({@link #tryOffer(Object, long)})
+   * @param hinted whether that weight tells whether an element may end the consumer's wait: the
+   *     consumer then says, with {@link #expect}, the heaviest element it expects, sleeps through
+   *     arrivals no heavier until its target count, and the producer of a heavier one (or of one
+   *     weighed {@link #UNWEIGHED}) wakes it
    * @param time the time source producers wait with
    */
-  public Channel(int bound, boolean weighted, TimeSource time) {
+  public Channel(int bound, boolean weighted, boolean hinted, TimeSource time) {
     if (bound < 1 || bound > (1 << 30)) {
       throw new IllegalArgumentException("bound must be in [1, 2^30] (was " + bound + ")");
     }
@@ -175,6 +191,7 @@ public final class Channel<E> {
     }
     this.length = length;
     this.weighted = weighted;
+    this.hinted = hinted;
     this.mask = length - 1;
     this.bound = bound;
     this.time = time;
@@ -252,17 +269,14 @@ public final class Channel<E> {
       w[slot] = weight; // published by the release store below
     }
     SLOTS.setRelease(r.slots, slot, e);
-    if (p + 1 >= r.wakeAt) {
-      wakeConsumer(r, p + 1);
-    }
-    return OK;
-  }
-
-  private void wakeConsumer(Ring r, long reached) {
-    long w = r.wakeAt;
-    if (reached >= w && WAKE_AT.compareAndSet(r, w, NOT_WAITING)) {
+    long target = r.wakeAt;
+    // `expected` is read after wakeAt: it is the value the consumer published with that target.
+    if (target != NOT_WAITING
+        && (p + 1 >= target || Long.compareUnsigned(weight, r.expected) > 0)
+        && WAKE_AT.compareAndSet(r, target, NOT_WAITING)) {
       wakeConsumer();
     }
+    return OK;
   }
 
   /** The ring, made now if no one made it yet. Any thread. */
@@ -272,7 +286,7 @@ public final class Channel<E> {
   }
 
   private Ring makeRing() {
-    Ring made = new Ring(length, weighted, bound);
+    Ring made = new Ring(length, weighted, hinted, bound);
     Ring witness = (Ring) RING.compareAndExchange(this, null, made);
     return witness != null ? witness : made;
   }
@@ -482,9 +496,12 @@ public final class Channel<E> {
     Ring r = consumerRing();
     long c = r.cursor;
     long target = c + minItems;
+    // In a hinted channel any arrival seen before the target is set may be a heavy one whose
+    // producer did not see the target, and so did not wake us: look at it now.
+    long seen = hinted ? c + 1 : target;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       long p = r.producerIndex;
-      if (p < 0 || p >= target) {
+      if (p < 0 || p >= seen) {
         return;
       }
       Thread.onSpinWait();
@@ -494,7 +511,7 @@ public final class Channel<E> {
     }
     WAKE_AT.setVolatile(r, target);
     long p = r.producerIndex;
-    if (p >= 0 && p < target) {
+    if (p >= 0 && p < seen) {
       if (timed) {
         time.parkUntil(this, deadline);
       } else {
@@ -502,6 +519,19 @@ public final class Channel<E> {
       }
     }
     WAKE_AT.setOpaque(r, NOT_WAITING);
+  }
+
+  /**
+   * Says which weight the consumer's next wait expects at most: a producer whose element is heavier
+   * wakes it at once. Consumer only, before {@link #await}; hinted channels only.
+   *
+   * @param maxWeight the heaviest element that cannot end the wait before its target count
+   */
+  public void expect(long maxWeight) {
+    Ring r = consumerRing();
+    if (r.expected != maxWeight) {
+      EXPECTED.setOpaque(r, maxWeight); // published by the volatile store of wakeAt in await
+    }
   }
 
   /**

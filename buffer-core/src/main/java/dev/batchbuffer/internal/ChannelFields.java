@@ -69,6 +69,13 @@ final class ChannelFields {
      */
     volatile long wakeAt = 1;
 
+    /**
+     * The heaviest element the waiting consumer expects (compared unsigned): the producer of a
+     * heavier one wakes it before its target. Written by the consumer before wakeAt; -1 (nothing
+     * is heavier) unless the channel is hinted.
+     */
+    long expected;
+
     /** Producers parked because the channel was full; read by the consumer after it frees slots. */
     volatile int blockedProducers;
 

@@ -62,13 +62,36 @@ public final class Engine<T> {
    * @param maxInFlight flushes at once
    * @param onReject receives refused items
    * @param onFlushError receives failed items
+   * @param byteHint the weigher of the batch's byte limit, to run on the producer's thread (see
+   *     {@link #byteHintOf}), or null
+   * @param byteHintMaxItem that limit's per-item maximum
    * @param <T> the item type
    */
   public record Setup<T>(String name, TimeSource time, int chanSize,
       @Nullable Weigher<? super T> memoryWeigher, long maxBufferedBytes,
       @Nullable Weigher<? super T> failFast, long failFastLimit,
       @Nullable BufferListener<? super T> listener, List<Hooks.Spec> periodic, int maxInFlight,
-      Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError) {}
+      Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
+      @Nullable Weigher<? super T> byteHint, long byteHintMaxItem) {}
+
+  /**
+   * Returns the weigher a plain buffer's producers should run for the loop, or null. When a batch
+   * ends only by count and bytes (no custom condition), nothing else is weighed on the producer
+   * (no memory bound, no fail-fast limit), producers weigh each item and carry the weight through
+   * the channel: the loop then uses it instead of weighing, and sleeps through arrivals that cannot
+   * end the batch, woken by the one that can (see {@link Channel}).
+   *
+   * @param limits the buffer's limits
+   * @param memoryWeigher the memory bound's weigher, or null
+   * @param failFast the fail-fast weigher, or null
+   * @param <T> the item type
+   * @return the weigher, or null when the loop weighs
+   */
+  public static <T> @Nullable Weigher<? super T> byteHintOf(Limits<T> limits,
+      @Nullable Weigher<? super T> memoryWeigher, @Nullable Weigher<? super T> failFast) {
+    return memoryWeigher == null && failFast == null && limits.noConditions()
+        ? limits.weigher() : null;
+  }
 
   private final String name;
   private final Channel<Object> channel;
@@ -76,6 +99,8 @@ public final class Engine<T> {
   private final @Nullable MemoryGate<T> memory;
   private final @Nullable Weigher<? super T> failFast;
   private final long failFastLimit;
+  private final @Nullable Weigher<? super T> byteHint;
+  private final long byteHintMaxItem;
   private final TimeSource time;
   private final Telemetry<T> telemetry;
   private final Dispatcher<T> dispatcher;
@@ -104,7 +129,10 @@ public final class Engine<T> {
     this.problems = new Problems(name, time);
     this.telemetry = new Telemetry<>(name, time, problems, setup.listener());
     Weigher<? super T> memoryWeigher = setup.memoryWeigher();
-    this.channel = new Channel<>(setup.chanSize(), memoryWeigher != null, time);
+    this.byteHint = setup.byteHint();
+    this.byteHintMaxItem = setup.byteHintMaxItem();
+    this.channel = new Channel<>(setup.chanSize(), memoryWeigher != null || byteHint != null,
+        byteHint != null, time);
     this.memory = memoryWeigher == null ? null
         : new MemoryGate<T>(memoryWeigher, setup.maxBufferedBytes(), time);
     this.failFast = setup.failFast();
@@ -233,6 +261,16 @@ public final class Engine<T> {
   }
 
   /**
+   * Returns whether producers weigh items for the loop ({@link #byteHintOf}): the channel then
+   * carries each item's weight by the batch's weigher, or {@link Channel#UNWEIGHED}.
+   *
+   * @return true if they do
+   */
+  public boolean byteHinted() {
+    return byteHint != null;
+  }
+
+  /**
    * Returns the memory bound.
    *
    * @return the gate, or null if memory is not bounded
@@ -319,10 +357,11 @@ public final class Engine<T> {
       admit(item, element, Blocking.FOREVER, 0L);
       return;
     }
-    int result = channel.tryOffer(element);
+    long w = byteHint == null ? 0L : hint(item);
+    int result = channel.tryOffer(element, w);
     if (result == Channel.FULL) {
       checkNotOwnThread();
-      result = waitForSlot(element, 0L, false, 0L);
+      result = waitForSlot(element, w, false, 0L);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -344,7 +383,7 @@ public final class Engine<T> {
         throw new AssertionError("a non-blocking admission cannot be interrupted", e);
       }
     }
-    int result = channel.tryOffer(item);
+    int result = channel.tryOffer(item, byteHint == null ? 0L : hint(item));
     if (result == Channel.CLOSED) {
       throw closed();
     }
@@ -374,10 +413,11 @@ public final class Engine<T> {
     if (failFast != null || memory != null) {
       return admit(item, item, blocking, deadline);
     }
-    int result = channel.tryOffer(item);
+    long w = byteHint == null ? 0L : hint(item);
+    int result = channel.tryOffer(item, w);
     if (result == Channel.FULL && blocking != Blocking.NO) {
       checkNotOwnThread();
-      result = waitForSlot(item, 0L, blocking == Blocking.TIMED, deadline);
+      result = waitForSlot(item, w, blocking == Blocking.TIMED, deadline);
     }
     if (result == Channel.CLOSED) {
       throw closed();
@@ -447,6 +487,21 @@ public final class Engine<T> {
     } catch (Throwable t) {
       problems.caught(t);
       throw t;
+    }
+  }
+
+  /**
+   * The item's weight by the batch's weigher, for the loop; {@link Channel#UNWEIGHED} when the
+   * weigher throws or the weight is out of range, so that the loop weighs the item itself and
+   * handles what went wrong as it always does (the item is never refused here).
+   */
+  private long hint(T item) {
+    try {
+      long w = Objects.requireNonNull(byteHint).weigh(item);
+      return w >= 0 && w <= byteHintMaxItem ? w : Channel.UNWEIGHED;
+    } catch (Throwable t) {
+      problems.caught(t);
+      return Channel.UNWEIGHED;
     }
   }
 

@@ -84,6 +84,8 @@ public final class Loop<K, T> implements Runnable {
   /** The one batch of a plain buffer; null for a keyed buffer. */
   private final @Nullable BatchState<T> single;
   private final boolean sparseWakeUps;
+  /** Producers weigh items for the batch's byte limit: the channel carries the weights. */
+  private final boolean byteHinted;
   private final @Nullable Keying<K, T> keying;
   /** A keyed buffer's batches by key; empty and immutable for a plain buffer. */
   private final Map<K, BatchState<T>> batches;
@@ -129,6 +131,7 @@ public final class Loop<K, T> implements Runnable {
     this.arms = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
     this.single = limits == null ? null : new BatchState<>(limits, null);
     this.sparseWakeUps = limits != null && limits.predictable() && memory == null;
+    this.byteHinted = limits != null && engine.byteHinted();
     this.batcher = new Batcher<>(channel, time, problems, dispatcher, keying == null ? s -> {}
         : s -> {
           deadlines.add(new Deadline<>(s.deadline, s, s.epoch));
@@ -279,8 +282,13 @@ public final class Loop<K, T> implements Runnable {
     } else {
       item = (T) element;
     }
+    // The element's weight in the channel: its memory-bound bytes, or its producer's weight of it
+    // by the batch's weigher when the producers weigh for the loop (never both).
     long m = channel.lastWeight();
     if (givingUp) {
+      if (byteHinted) {
+        m = 0; // holds no memory-bound bytes
+      }
       lost.add(item);
       lostFutures.add(future);
       lostTracked |= future != null;
@@ -288,7 +296,9 @@ public final class Loop<K, T> implements Runnable {
       return;
     }
     BatchState<T> s = single;
-    if (s != null) {
+    if (byteHinted && s != null) {
+      batcher.acceptWeighed(s, item, m, future); // m is the producer's weight of it
+    } else if (s != null) {
       batcher.accept(s, item, m, future);
     } else {
       routeByKey(item, m, future);
@@ -433,9 +443,18 @@ public final class Loop<K, T> implements Runnable {
     dispatcher.clearStrayInterrupt(); // a pending interrupt would turn the park into a spin
     int minItems = 1;
     BatchState<T> s = single;
-    if (s != null && s.size > 0 && sparseWakeUps) {
-      minItems = (int) Math.max(1, Math.min((long) s.limits.countLimit() - s.size,
-          channel.bound() / 2));
+    if (s != null && s.size > 0 && (sparseWakeUps || byteHinted)) {
+      long need = (long) s.limits.countLimit() - s.size;
+      if (byteHinted) {
+        // Arrivals no heavier than the heaviest seen so far cannot end the batch before this many
+        // have come; a heavier one wakes the loop at once (its producer knows its weight).
+        channel.expect(s.maxWeightSeen);
+        long each = Math.max(1, s.maxWeightSeen);
+        long overflowAfter = (s.overflowBytes - s.bytes) / each + 1;
+        long fullAfter = Math.ceilDiv(s.maxBytes - s.bytes, each);
+        need = Math.min(need, Math.min(overflowAfter, fullAfter));
+      }
+      minItems = (int) Math.max(1, Math.min(need, channel.bound() / 2));
     }
     // Absolute times: a clock that jumps after `now` was read can only make the wait shorter.
     BatchState<T> next = oldestLive();
