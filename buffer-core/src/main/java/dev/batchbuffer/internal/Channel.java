@@ -99,6 +99,7 @@ public final class Channel<E> {
   private static final VarHandle STARTED;
   private static final VarHandle RING;
   private static final VarHandle EXPECTED;
+  private static final VarHandle HEAVY_AT;
   private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
 
   static {
@@ -116,6 +117,7 @@ public final class Channel<E> {
       STARTED = lookup.findVarHandle(Channel.class, "started", int.class);
       RING = lookup.findVarHandle(Channel.class, "ring", Ring.class);
       EXPECTED = lookup.findVarHandle(ChannelFields.WakeAt.class, "expected", long.class);
+      HEAVY_AT = lookup.findVarHandle(ChannelFields.WakeAt.class, "heavyAt", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -269,14 +271,31 @@ public final class Channel<E> {
       w[slot] = weight; // published by the release store below
     }
     SLOTS.setRelease(r.slots, slot, e);
+    // A heavier element than the consumer expects is marked before wakeAt is read (Dekker with
+    // await, which sets wakeAt before it reads the mark): a waiting consumer is woken by this
+    // producer, or sees the mark and does not wait. `expected` only grows, so a stale read can
+    // only cause an early wake-up. Never true in a channel that is not hinted.
+    boolean heavy = Long.compareUnsigned(weight, r.expected) > 0;
+    if (heavy) {
+      markHeavy(r, p + 1);
+    }
     long target = r.wakeAt;
-    // `expected` is read after wakeAt: it is the value the consumer published with that target.
-    if (target != NOT_WAITING
-        && (p + 1 >= target || Long.compareUnsigned(weight, r.expected) > 0)
+    if ((p + 1 >= target || (heavy && target != NOT_WAITING))
         && WAKE_AT.compareAndSet(r, target, NOT_WAITING)) {
       wakeConsumer();
     }
     return OK;
+  }
+
+  /** Raises {@code heavyAt} to {@code index} unless it is there already. */
+  private static void markHeavy(Ring r, long index) {
+    long h;
+    do {
+      h = r.heavyAt;
+      if (h >= index) {
+        return;
+      }
+    } while (!HEAVY_AT.compareAndSet(r, h, index));
   }
 
   /** The ring, made now if no one made it yet. Any thread. */
@@ -496,12 +515,9 @@ public final class Channel<E> {
     Ring r = consumerRing();
     long c = r.cursor;
     long target = c + minItems;
-    // In a hinted channel any arrival seen before the target is set may be a heavy one whose
-    // producer did not see the target, and so did not wake us: look at it now.
-    long seen = hinted ? c + 1 : target;
     for (int spins = 0; spins < SPINS_BEFORE_PARK; spins++) {
       long p = r.producerIndex;
-      if (p < 0 || p >= seen) {
+      if (p < 0 || p >= target || r.heavyAt > c) {
         return;
       }
       Thread.onSpinWait();
@@ -511,7 +527,7 @@ public final class Channel<E> {
     }
     WAKE_AT.setVolatile(r, target);
     long p = r.producerIndex;
-    if (p >= 0 && p < seen) {
+    if (p >= 0 && p < target && r.heavyAt <= c) {
       if (timed) {
         time.parkUntil(this, deadline);
       } else {
@@ -530,7 +546,7 @@ public final class Channel<E> {
   public void expect(long maxWeight) {
     Ring r = consumerRing();
     if (r.expected != maxWeight) {
-      EXPECTED.setOpaque(r, maxWeight); // published by the volatile store of wakeAt in await
+      EXPECTED.setRelease(r, maxWeight);
     }
   }
 

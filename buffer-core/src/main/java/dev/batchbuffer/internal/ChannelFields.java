@@ -76,6 +76,13 @@ final class ChannelFields {
      */
     long expected;
 
+    /**
+     * One past the index of the latest element heavier than {@code expected} when its producer
+     * offered it (raised by CAS, never lowered): the consumer does not wait while it is above the
+     * consumer's cursor.
+     */
+    volatile long heavyAt;
+
     /** Producers parked because the channel was full; read by the consumer after it frees slots. */
     volatile int blockedProducers;
 
