@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs two settings of one JMH benchmark parameter alternately, one fork each, ROUNDS times, and
-# prints each round's ratio B/A and the median ratio. Alternating runs share the machine's load
+# prints, for each benchmark the pattern matches, each round's ratio B/A and the median ratio. Alternating runs share the machine's load
 # drift, so the ratio is steadier than two long runs one after the other on a shared machine.
 #
 # usage: buffer-examples/scripts/ab-bench.sh BENCHMARK PARAM A B [ROUNDS] [extra JMH args]
@@ -20,12 +20,18 @@ done
 python3 - "$out" "$a" "$b" "$rounds" <<'PY'
 import json, statistics, sys
 out, a, b, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-score = lambda v, i: json.load(open(f"{out}/{v}-{i}.json"))[0]["primaryMetric"]["score"]
-ratios = []
-for i in range(1, rounds + 1):
-    sa, sb = score(a, i), score(b, i)
-    ratios.append(sb / sa)
-    print(f"round {i}: {a} {sa:8.2f}  {b} {sb:8.2f}  ratio {sb / sa:.3f}")
-print(f"median ratio {b}/{a}: {statistics.median(ratios):.3f} "
-      f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {rounds} rounds)")
+def scores(v, i):  # benchmark method -> score (every benchmark the pattern matched)
+    return {r["benchmark"].split(".")[-1]: r["primaryMetric"]["score"]
+            for r in json.load(open(f"{out}/{v}-{i}.json"))}
+runs = [(scores(a, i), scores(b, i)) for i in range(1, rounds + 1)]
+for name in runs[0][0]:
+    ratios = []
+    for i, (sa, sb) in enumerate(runs, 1):
+        ratios.append(sb[name] / sa[name])
+        print(f"{name} round {i}: {a} {sa[name]:8.2f}  {b} {sb[name]:8.2f}  ratio {ratios[-1]:.3f}")
+    ma = statistics.median(sa[name] for sa, _ in runs)
+    mb = statistics.median(sb[name] for _, sb in runs)
+    print(f"{name}: median {a} {ma:.2f}, {b} {mb:.2f}; median ratio {b}/{a}: "
+          f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}, "
+          f"{rounds} rounds)")
 PY
