@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs two settings of one JMH benchmark parameter alternately, one fork each, ROUNDS times, and
-# prints, for each benchmark the pattern matches, each round's ratio B/A and the median ratio. Alternating runs share the machine's load
-# drift, so the ratio is steadier than two long runs one after the other on a shared machine.
+# prints, for each benchmark the pattern matches, each round's ratio B/A and the median ratio.
+# Alternating runs share the machine's load drift, so the ratio is steadier than two long runs one
+# after the other on a shared machine.
 #
 # usage: buffer-examples/scripts/ab-bench.sh BENCHMARK PARAM A B [ROUNDS] [extra JMH args]
 # e.g.:  buffer-examples/scripts/ab-bench.sh PolicyCostBenchmark policy count countAndBytes 6
