@@ -35,12 +35,14 @@ class LazyStartTest {
 
   @Test
   void aBufferThatWasNeverUsedRunsNoLoop() throws Exception {
-    try (Buffer<String> buffer = start()) {
-      // The manual clock sees every park of the loop: a started loop would wait on it at once.
-      assertThat(time.waiters()).isZero();
-      assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.RUNNING);
-      buffer.add("a");
+    // The manual clock sees every park of a loop. The unused buffer is made first: had it started
+    // a loop, that loop would be parked on the clock well before the used one's.
+    try (Buffer<String> unused = start(); Buffer<String> used = start()) {
+      used.add("a");
       await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+      assertThat(time.waiters()).as("only the used buffer's loop waits").isEqualTo(1);
+      assertThat(unused.stats().state()).isEqualTo(BufferStats.State.RUNNING);
+      assertThat(unused.stats().accepted()).isZero();
     }
     assertThat(flush.batches()).containsExactly(List.of("a"));
   }
