@@ -185,7 +185,7 @@ public final class Batcher<T> {
       } catch (Throwable t) {
         problems.caught(t);
         problems.report(Problems.Kind.POLICY_FAILED, "weigher threw; the item is handed to onReject", t);
-        dispatcher.reject(item, m, future, "the weigher failed on the item: " + t, t);
+        reject(item, m, future, "the weigher failed on the item: " + t, t);
         return;
       }
       if (w > s.maxWeightSeen) {
@@ -205,7 +205,7 @@ public final class Batcher<T> {
             + limits.maxItemBytes() + " (Oversize." + limits.oversize() + ")";
         problems.report(Problems.Kind.OVERSIZE, why + "; handed to onReject: "
             + Dispatcher.describe(item), null);
-        dispatcher.reject(item, m, future, why, null);
+        reject(item, m, future, why, null);
         return;
       }
     }
@@ -216,7 +216,7 @@ public final class Batcher<T> {
         int r = test(s, overflows.get(i), item, "willOverflow");
         if (r == THREW) {
           Throwable t = threw;
-          dispatcher.reject(item, m, future, "willOverflow threw on the item: " + t, t);
+          reject(item, m, future, "willOverflow threw on the item: " + t, t);
           return;
         }
         overflow = r == TRUE;
@@ -245,13 +245,13 @@ public final class Batcher<T> {
     for (int i = 0; i < admissions.size(); i++) {
       int r = test(s, admissions.get(i), item, "canAdd");
       if (r == FALSE) {
-        dispatcher.reject(item, m, future, "canAdd refused the item (batch of " + s.size
+        reject(item, m, future, "canAdd refused the item (batch of " + s.size
             + " items)", null);
         return false;
       }
       if (r == THREW) {
         Throwable t = threw;
-        dispatcher.reject(item, m, future, "canAdd threw on the item: " + t, t);
+        reject(item, m, future, "canAdd threw on the item: " + t, t);
         return false;
       }
     }
@@ -317,6 +317,23 @@ public final class Batcher<T> {
       }
     }
     return false;
+  }
+
+  /**
+   * Refuses an item (onReject, its future, the listener): the slots the loop emptied are published
+   * first, so onReject runs with the refused item's slot free (an onReject that offers a
+   * replacement finds room) and a slow onReject keeps no emptied slot from waiting producers.
+   *
+   * @param item the item
+   * @param m the bytes it holds under the memory bound
+   * @param future its future, if tracked
+   * @param why what refused it
+   * @param cause the exception of the callback that failed, if any
+   */
+  public void reject(T item, long m, @Nullable CompletableFuture<Void> future, String why,
+      @Nullable Throwable cause) {
+    channel.signalProducers();
+    dispatcher.reject(item, m, future, why, cause);
   }
 
   /**

@@ -39,6 +39,15 @@ public final class Channel<E> {
    * and unparks it. Producers below the target never touch the consumer: one wake-up per batch of
    * arrivals, not one per item.
    *
+   * Consumer index. poll() publishes consumerIndex only every publishEvery polls; the rest of the
+   * time it lags the consumer's cursor, and producers see the slots in between as taken. The
+   * consumer therefore publishes (signalProducers) before anything that may take long or wait: a
+   * flush, a refusal (onReject), a flush() request waiting for running flushes, the end of each
+   * burst, before it parks, and once it has drained a closed channel (so size() then reads 0).
+   * What it does not cover: a per-item policy callback (canAdd, willOverflow, shouldFlush, a
+   * weigher, a key function) that blocks holds up to publishEvery - 1 emptied slots until it
+   * returns, so the bound is exact except during such a call (ExactBoundTest, disabled case).
+   *
    * Lazy state. The padded indices and the slots (a Ring) are made by the first offer, close or
    * consumer wait, and the consumer thread is started by the first wake-up (wakeAt starts at 1):
    * a buffer that was never used holds neither.

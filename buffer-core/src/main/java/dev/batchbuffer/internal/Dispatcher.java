@@ -386,7 +386,9 @@ public final class Dispatcher<T> {
     while (pending >= maxInFlight && !aborting) {
       awaitFinished();
     }
-    if (aborting) { // it may have come while the loop waited for a slot
+    // Either may have come while the loop waited for a slot: a flush that finished meanwhile may
+    // have thrown a fatal error, and nothing is flushed after one.
+    if (aborting || problems.fatal() != null) {
       giveUp(batch, futures, held);
       return;
     }
@@ -510,7 +512,7 @@ public final class Dispatcher<T> {
   @SuppressWarnings("unchecked")
   private void startNextOf(Object key) {
     ArrayDeque<Object> queue = busyKeys.get(key);
-    if (queue != null && aborting) {
+    if (queue != null && (aborting || problems.fatal() != null)) { // nothing starts after either
       giveUpQueued();
     }
     Object next = queue == null ? null : queue.poll();

@@ -233,6 +233,9 @@ public final class Loop<K, T> implements Runnable {
       }
       take(element);
     }
+    // Publishes the slots emptied: the channel's size must read 0 once the loop has drained it,
+    // even if what it took last was given up, refused or a flush() request (no flush published it).
+    channel.signalProducers();
     flushAll(FlushReason.CLOSE); // the final flush; when giving up, gives the batches up
     dispatcher.awaitAll();
     dispatcher.giveUp(lost, lostTracked ? lostFutures.toArray() : null, lostHeld);
@@ -312,6 +315,9 @@ public final class Loop<K, T> implements Runnable {
     }
     flushAll(FlushReason.EXPLICIT);
     publishWaiting(); // stats read after flush() see it done
+    // complete() waits for the running flushes (maxInFlight > 1): free the slots taken so far,
+    // this request's among them, as before any other wait (flushAll did it only for a batch).
+    channel.signalProducers();
     dispatcher.complete(request, false);
   }
 
@@ -334,7 +340,7 @@ public final class Loop<K, T> implements Runnable {
       problems.caught(t);
       problems.report(Problems.Kind.POLICY_FAILED, "the key or policy function failed; the item "
           + "is handed to onReject", t);
-      dispatcher.reject(item, m, future, "the key or policy function failed on the item: " + t, t);
+      batcher.reject(item, m, future, "the key or policy function failed on the item: " + t, t);
       return;
     }
     long before = state.bytes;
