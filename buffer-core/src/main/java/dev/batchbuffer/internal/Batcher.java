@@ -113,6 +113,7 @@ public final class Batcher<T> {
     if (weigher == null) {
       return false;
     }
+    channel.releaseSlots(); // the weigher is user code and may block
     long w;
     try {
       w = weigher.weigh(item);
@@ -168,6 +169,7 @@ public final class Batcher<T> {
   /** The general per-item logic: memory, futures, oversize rules and custom conditions. */
   private void acceptChecked(BatchState<T> s, T item, long m,
       @Nullable CompletableFuture<Void> future, long carried) {
+    channel.releaseSlots(); // user code may run and block below: keep the bound exact
     Limits<T> limits = s.limits;
     long w = 0;
     Weigher<? super T> weigher = limits.weigher();

@@ -43,10 +43,11 @@ public final class Channel<E> {
    * time it lags the consumer's cursor, and producers see the slots in between as taken. The
    * consumer therefore publishes (signalProducers) before anything that may take long or wait: a
    * flush, a refusal (onReject), a flush() request waiting for running flushes, the end of each
-   * burst, before it parks, and once it has drained a closed channel (so size() then reads 0).
-   * What it does not cover: a per-item policy callback (canAdd, willOverflow, shouldFlush, a
-   * weigher, a key function) that blocks holds up to publishEvery - 1 emptied slots until it
-   * returns, so the bound is exact except during such a call (ExactBoundTest, disabled case).
+   * burst, before it parks, and once it has drained a closed channel (so size() then reads 0);
+   * and (releaseSlots, no fence) before every per-item call of user code on the loop (canAdd,
+   * willOverflow, shouldFlush, a weigher, a key or policy function), which may block. So the bound
+   * is exact whatever the loop waits for; only the count-only path and the byte path whose
+   * producers weigh run no user code per item, and they publish every few polls.
    *
    * Lazy state. The padded indices and the slots (a Ring) are made by the first offer, close or
    * consumer wait, and the consumer thread is started by the first wake-up (wakeAt starts at 1):
@@ -82,8 +83,12 @@ public final class Channel<E> {
    */
   private static final long PRODUCER_YIELD_NANOS = 50_000;
 
-  /** How long the consumer of a contended channel keeps polling for the next item before it parks. */
-  private static final long CONSUMER_POLL_NANOS = 50_000;
+  /**
+   * How long the consumer of a contended channel keeps polling for the next item before it parks
+   * and the channel stops counting as contended. Short: below about 100,000 items a second the
+   * loop parks between arrivals rather than keep a processor busy for them.
+   */
+  private static final long CONSUMER_POLL_NANOS = 10_000;
 
   /**
    * The most polls after which the consumer publishes its index. Producers read that index (the
@@ -461,6 +466,14 @@ public final class Channel<E> {
       CONSUMER_INDEX.setRelease(r, c + 1);
     }
     return (E) e;
+  }
+
+  /**
+   * Publishes the slots the consumer emptied, without waking anyone: before a call of user code
+   * that may block. Consumer only.
+   */
+  public void releaseSlots() {
+    publish(consumerRing());
   }
 
   /** Publishes the slots the consumer emptied, so producers may reuse them. Consumer only. */

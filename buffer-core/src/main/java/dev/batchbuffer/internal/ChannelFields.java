@@ -43,9 +43,19 @@ final class ChannelFields {
      * when their cached limit runs out.
      */
     volatile long consumerIndex;
+  }
 
-    // The consumer's own fields share this line: producers rarely read it.
+  @SuppressWarnings("unused")
+  abstract static class Pad3 extends ConsumerIndex {
+    long pad4_00, pad4_01, pad4_02, pad4_03, pad4_04, pad4_05, pad4_06, pad4_07;
+    long pad4_08, pad4_09, pad4_10, pad4_11, pad4_12, pad4_13, pad4_14;
+  }
 
+  /**
+   * The consumer's own fields, written on every poll: on a line of their own, so that producers
+   * reading consumerIndex (on a full channel, at every re-try) do not pull it away per poll.
+   */
+  abstract static class ConsumerLocal extends Pad3 {
     /** The index the consumer takes next; consumerIndex lags it. */
     long cursor;
     /** The consumer index as last published. */
@@ -55,12 +65,12 @@ final class ChannelFields {
   }
 
   @SuppressWarnings("unused")
-  abstract static class Pad3 extends ConsumerIndex {
-    long pad4_00, pad4_01, pad4_02, pad4_03, pad4_04, pad4_05, pad4_06, pad4_07;
-    long pad4_08, pad4_09, pad4_10, pad4_11, pad4_12, pad4_13, pad4_14;
+  abstract static class Pad3b extends ConsumerLocal {
+    long pad6_00, pad6_01, pad6_02, pad6_03, pad6_04, pad6_05, pad6_06, pad6_07;
+    long pad6_08, pad6_09, pad6_10, pad6_11, pad6_12, pad6_13;
   }
 
-  abstract static class WakeAt extends Pad3 {
+  abstract static class WakeAt extends Pad3b {
     /**
      * The producer index at which the parked consumer wants a wake-up, or {@code Long.MAX_VALUE}
      * when it is not parked. Set by the consumer before it parks; the producer that reaches it CASes

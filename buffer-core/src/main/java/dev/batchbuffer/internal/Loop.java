@@ -324,6 +324,7 @@ public final class Loop<K, T> implements Runnable {
   private void routeByKey(T item, long m, @Nullable CompletableFuture<Void> future) {
     Keying<K, T> k = Objects.requireNonNull(keying);
     BatchState<T> state;
+    channel.releaseSlots(); // the key and policy functions are user code and may block
     try {
       K key = Objects.requireNonNull(k.keyOf().apply(item), "the key function returned null");
       state = batches.get(key);
