@@ -2,11 +2,11 @@ package dev.batchbuffer;
 
 /**
  * The size of one item in the unit of a byte limit (bytes of its serialized form, usually), as
- * Caffeine's {@code Weigher} sizes cache entries. Called once per item: on the producer's thread
- * when a {@code Buffer}'s batches end by count and bytes only (the loop then sleeps through items
- * that cannot end a batch), otherwise on the buffer's loop thread (and also on the producer's
- * thread when an oversize item must fail fast or memory is bounded). So it must be cheap,
- * side-effect free, thread-safe, and give the same answer for the same item.
+ * Caffeine's {@code Weigher} sizes cache entries. Called once per item on the buffer's loop
+ * thread, and once more on the producer's thread when a {@code Buffer}'s batches end by count and
+ * bytes only (so that the loop can sleep through items that cannot end a batch), when an oversize
+ * item must fail fast, or when memory is bounded. So it must be cheap, side-effect free,
+ * thread-safe, and give the same answer for the same item.
  *
  * @param <T> the item type
  */

@@ -83,25 +83,7 @@ public final class Batcher<T> {
         return;
       }
     }
-    acceptChecked(s, item, m, future, Channel.UNWEIGHED);
-  }
-
-  /**
-   * {@link #accept} for an item its producer weighed by the batch's weigher: {@code w} is that
-   * weight, or {@link Channel#UNWEIGHED} when the producer could not weigh it (then it is weighed
-   * here, and whatever goes wrong is handled as always). No memory bound applies.
-   *
-   * @param s the batch the item belongs to
-   * @param item the item
-   * @param w its weight, or {@link Channel#UNWEIGHED}
-   * @param future the item's future, if its producer asked for one
-   */
-  public void acceptWeighed(BatchState<T> s, T item, long w,
-      @Nullable CompletableFuture<Void> future) {
-    if (future == null && s.bytesOnly && appendWeighed(s, item, w)) {
-      return;
-    }
-    acceptChecked(s, item, 0L, future, w);
+    acceptChecked(s, item, m, future);
   }
 
   /**
@@ -168,17 +150,12 @@ public final class Batcher<T> {
 
   /** The general per-item logic: memory, futures, oversize rules and custom conditions. */
   private void acceptChecked(BatchState<T> s, T item, long m,
-      @Nullable CompletableFuture<Void> future, long carried) {
+      @Nullable CompletableFuture<Void> future) {
     channel.releaseSlots(); // user code may run and block below: keep the bound exact
     Limits<T> limits = s.limits;
     long w = 0;
     Weigher<? super T> weigher = limits.weigher();
-    if (weigher != null && carried >= 0) {
-      w = carried; // its producer weighed it (in range: else it would carry UNWEIGHED)
-      if (w > s.maxWeightSeen) {
-        s.maxWeightSeen = w;
-      }
-    } else if (weigher != null) {
+    if (weigher != null) {
       try {
         w = weigher.weigh(item);
         if (w < 0) {

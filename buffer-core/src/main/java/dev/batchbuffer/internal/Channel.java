@@ -191,10 +191,10 @@ public final class Channel<E> {
    *
    * @param bound the most items it holds, at least 1 and at most {@code 1 << 30}
    * @param weighted whether elements carry a weight ({@link #tryOffer(Object, long)})
-   * @param hinted whether that weight tells whether an element may end the consumer's wait: the
-   *     consumer then says, with {@link #expect}, the heaviest element it expects, sleeps through
-   *     arrivals no heavier until its target count, and the producer of a heavier one (or of one
-   *     weighed {@link #UNWEIGHED}) wakes it
+   * @param hinted whether the weight offered with an element (kept or not) tells whether it may
+   *     end the consumer's wait: the consumer then says, with {@link #expect}, the heaviest element
+   *     it expects, sleeps through arrivals no heavier until its target count, and the producer of
+   *     a heavier one (or of one weighed {@link #UNWEIGHED}) wakes it
    * @param time the time source producers wait with
    */
   public Channel(int bound, boolean weighted, boolean hinted, TimeSource time) {
@@ -495,7 +495,8 @@ public final class Channel<E> {
     return r == null ? 0L : r.lastWeight;
   }
 
-  // A producer between its claim and its store holds its carrier; yielding lets it finish.
+  // A producer between its claim and its store is a few instructions (and perhaps a cache miss on
+  // the weights) from publishing: spin for it; only a descheduled one is worth a yield.
   @SuppressWarnings("ThreadPriorityCheck")
   private Object awaitPublication(@Nullable Object[] ring, int slot) {
     for (int spins = 0; ; spins++) {
@@ -503,7 +504,7 @@ public final class Channel<E> {
       if (e != null) {
         return e;
       }
-      if (spins < 64) {
+      if (spins < 1024) {
         Thread.onSpinWait();
       } else {
         Thread.yield();

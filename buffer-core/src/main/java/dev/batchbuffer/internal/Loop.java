@@ -84,7 +84,7 @@ public final class Loop<K, T> implements Runnable {
   /** The one batch of a plain buffer; null for a keyed buffer. */
   private final @Nullable BatchState<T> single;
   private final boolean sparseWakeUps;
-  /** Producers weigh items for the batch's byte limit: the channel carries the weights. */
+  /** Producers weigh items for the batch's byte limit, and wake the loop for a heavy one. */
   private final boolean byteHinted;
   private final @Nullable Keying<K, T> keying;
   /** A keyed buffer's batches by key; empty and immutable for a plain buffer. */
@@ -285,13 +285,8 @@ public final class Loop<K, T> implements Runnable {
     } else {
       item = (T) element;
     }
-    // The element's weight in the channel: its memory-bound bytes, or its producer's weight of it
-    // by the batch's weigher when the producers weigh for the loop (never both).
     long m = channel.lastWeight();
     if (givingUp) {
-      if (byteHinted) {
-        m = 0; // holds no memory-bound bytes
-      }
       lost.add(item);
       lostFutures.add(future);
       lostTracked |= future != null;
@@ -299,9 +294,7 @@ public final class Loop<K, T> implements Runnable {
       return;
     }
     BatchState<T> s = single;
-    if (byteHinted && s != null) {
-      batcher.acceptWeighed(s, item, m, future); // m is the producer's weight of it
-    } else if (s != null) {
+    if (s != null) {
       batcher.accept(s, item, m, future);
     } else {
       routeByKey(item, m, future);
