@@ -59,7 +59,8 @@ public final class Buffer<T> implements AutoCloseable {
   }
 
   /**
-   * Starts a buffer with default {@link Options}: its loop runs on a new virtual thread.
+   * Starts a buffer with default {@link Options}: its loop runs on a new virtual thread, started
+   * by the first item, {@code flush()} or close (at once if there are periodic tasks).
    *
    * @param config what to flush and when
    * @param <T> the item type
@@ -71,7 +72,8 @@ public final class Buffer<T> implements AutoCloseable {
   }
 
   /**
-   * Starts a buffer: its loop runs on a new virtual thread.
+   * Starts a buffer: its loop runs on a new virtual thread, started by the first item, {@code
+   * flush()} or close (at once if there are periodic tasks).
    *
    * @param config what to flush and when
    * @param options the time source, name and memory bound

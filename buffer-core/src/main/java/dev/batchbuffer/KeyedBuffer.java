@@ -451,7 +451,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     }
 
     /**
-     * Starts the buffer: its loop runs on a new virtual thread.
+     * Starts the buffer: its loop runs on a new virtual thread, started by the first item, {@code
+     * flush()} or close (at once if there are periodic tasks).
      *
      * @return the running buffer
      */
