@@ -167,9 +167,6 @@ public final class Batcher<T> {
         reject(item, m, future, "the weigher failed on the item: " + t, t);
         return;
       }
-      if (w > s.maxWeightSeen) {
-        s.maxWeightSeen = w;
-      }
       if (w > limits.maxItemBytes()) {
         if (limits.oversize() == Oversize.SEND_ALONE) {
           // Alone: the batch it would have joined goes first, and it is admitted to the empty one.
@@ -186,6 +183,11 @@ public final class Batcher<T> {
             + Dispatcher.describe(item), null);
         reject(item, m, future, why, null);
         return;
+      }
+      // Only in-range weights: a producer always wakes the loop for an oversize item (it hints
+      // UNWEIGHED), and one counted here would make every later arrival wake it.
+      if (w > s.maxWeightSeen) {
+        s.maxWeightSeen = w;
       }
     }
     if (s.size > 0) {

@@ -288,8 +288,10 @@ public final class Channel<E> {
     // A heavier element than the consumer expects is marked before wakeAt is read (Dekker with
     // await, which sets wakeAt before it reads the mark): a waiting consumer is woken by this
     // producer, or sees the mark and does not wait. `expected` only grows, so a stale read can
-    // only cause an early wake-up. Never true in a channel that is not hinted.
-    boolean heavy = Long.compareUnsigned(weight, r.expected) > 0;
+    // only cause an early wake-up. Never true in a channel that is not hinted. Opaque: a plain
+    // read of a non-volatile long may tear (JLS 17.7), and half of a newer value can read larger
+    // than the consumer expects, hiding a heavy element.
+    boolean heavy = Long.compareUnsigned(weight, (long) EXPECTED.getOpaque(r)) > 0;
     if (heavy) {
       markHeavy(r, p + 1);
     }
