@@ -15,10 +15,13 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Every user callback may throw; the loop goes on and no item disappears without a trace. */
+@ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CallbackFailureTest {
   static final Duration WAIT = Duration.ofSeconds(10);
@@ -227,7 +230,7 @@ class CallbackFailureTest {
     await().atMost(WAIT).until(() -> seen.containsKey("fatal-probe"));
   }
 
-  @Test
+  @RepeatedTest(2) // the second repetition sees only its own lines: the recorder is reset
   void repeatedFailuresOfOneKindAreLoggedOncePerPeriod() throws Exception {
     FlushFunc<Integer> flush = batch -> {};
     Config<Integer> config = Config.builder(flush).capacity(100).flushInterval(HOURS)

@@ -59,7 +59,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
+@ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CloseContractTest {
 

@@ -10,8 +10,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Each FlushPolicy factory and combinator, through a real buffer. */
+@ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FlushPolicyUnitTest {
   static final Duration HOURS = Duration.ofHours(1);

@@ -14,8 +14,10 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** {@link BufferListener}: what it hears, on which thread, and that its failures stay its own. */
+@ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ListenerTest {
   static final Duration WAIT = Duration.ofSeconds(10);

@@ -16,8 +16,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Periodic tasks, sync and async, on a manual clock. */
+@ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class PeriodicTaskTest {
   static final Duration WAIT = Duration.ofSeconds(10);

@@ -5,10 +5,14 @@ import java.util.List;
 import java.util.ResourceBundle;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * Captures what the library logs through {@link System.Logger} in tests (installed with
- * META-INF/services), so a test can check that a failure left a trace.
+ * META-INF/services), so a test can check that a failure left a trace. A test class that counts
+ * lines registers {@link Reset} so that each test starts from none: buffer names repeat across
+ * repetitions and re-runs in one JVM.
  */
 public final class RecordingLoggerFinder extends System.LoggerFinder {
   /** One captured log line. */
@@ -44,6 +48,17 @@ public final class RecordingLoggerFinder extends System.LoggerFinder {
         LINES.add(new Line(name, level, MessageFormat.format(String.valueOf(format), params), null));
       }
     };
+  }
+
+  /** Clears the captured lines before each test of the class that registers it. */
+  static final class Reset implements BeforeEachCallback {
+    /** Creates the extension; called by JUnit. */
+    Reset() {}
+
+    @Override
+    public void beforeEach(ExtensionContext context) {
+      LINES.clear();
+    }
   }
 
   /** Lines whose message contains {@code text}. */
