@@ -16,6 +16,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -97,6 +99,57 @@ class HandOffStressTest {
 
     @Override
     void close();
+
+    /** Each call of a {@code Buffer} or {@code KeyedBuffer}, which share no interface. */
+    interface Adder {
+      void add(String item) throws InterruptedException;
+    }
+
+    /** {@code submit} of either buffer. */
+    interface Submitter {
+      CompletableFuture<Void> submit(String item) throws InterruptedException;
+    }
+
+    /** {@code offer(item, timeout)} of either buffer. */
+    interface Offerer {
+      boolean offer(String item, Duration timeout) throws InterruptedException;
+    }
+
+    /** A target whose every call is the one given. */
+    static Target of(Adder add, Submitter submit, Offerer offer, Supplier<BufferStats> stats,
+        IntSupplier itemsInChannel, Runnable close) {
+      return new Target() {
+        @Override
+        public void add(String item) throws InterruptedException {
+          add.add(item);
+        }
+
+        @Override
+        public CompletableFuture<Void> submit(String item) throws InterruptedException {
+          return submit.submit(item);
+        }
+
+        @Override
+        public boolean offer(String item, Duration timeout) throws InterruptedException {
+          return offer.offer(item, timeout);
+        }
+
+        @Override
+        public BufferStats stats() {
+          return stats.get();
+        }
+
+        @Override
+        public int itemsInChannel() {
+          return itemsInChannel.getAsInt();
+        }
+
+        @Override
+        public void close() {
+          close.run();
+        }
+      };
+    }
   }
 
   Target start(Shape shape, int chanSize, ManualTimeSource time) {
@@ -112,37 +165,7 @@ class HandOffStressTest {
         b = b.maxBufferedBytes(s -> 1, 8);
       }
       KeyedBuffer<String, String> k = b.start();
-      return new Target() {
-        @Override
-        public void add(String item) throws InterruptedException {
-          k.add(item);
-        }
-
-        @Override
-        public CompletableFuture<Void> submit(String item) throws InterruptedException {
-          return k.submit(item);
-        }
-
-        @Override
-        public boolean offer(String item, Duration timeout) throws InterruptedException {
-          return k.offer(item, timeout);
-        }
-
-        @Override
-        public BufferStats stats() {
-          return k.stats();
-        }
-
-        @Override
-        public int itemsInChannel() {
-          return k.itemsInChannel();
-        }
-
-        @Override
-        public void close() {
-          k.close();
-        }
-      };
+      return Target.of(k::add, k::submit, k::offer, k::stats, k::itemsInChannel, k::close);
     }
     Options.Builder<String> o = Options.<String>builder().maxInFlight(shape.maxInFlight())
         .timeSource(clock);
@@ -151,37 +174,8 @@ class HandOffStressTest {
     }
     Buffer<String> buffer = Buffer.start(Config.<String>builder(this::flush).capacity(3)
         .chanSize(chanSize).flushInterval(linger).build(), o.build());
-    return new Target() {
-      @Override
-      public void add(String item) throws InterruptedException {
-        buffer.add(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> submit(String item) throws InterruptedException {
-        return buffer.submit(item);
-      }
-
-      @Override
-      public boolean offer(String item, Duration timeout) throws InterruptedException {
-        return buffer.offer(item, timeout);
-      }
-
-      @Override
-      public BufferStats stats() {
-        return buffer.stats();
-      }
-
-      @Override
-      public int itemsInChannel() {
-        return buffer.itemsInChannel();
-      }
-
-      @Override
-      public void close() {
-        buffer.close();
-      }
-    };
+    return Target.of(buffer::add, buffer::submit, buffer::offer, buffer::stats,
+        buffer::itemsInChannel, buffer::close);
   }
 
   @ParameterizedTest(name = "{0}, chanSize {1}")
