@@ -21,6 +21,7 @@ public enum Oversize {
   /**
    * {@link Buffer#add} and {@link Buffer#offer} throw {@link IllegalArgumentException} on the
    * producer's thread and nothing is enqueued: the caller learns at once, with the item in hand.
+   * So does an item the weigher gives a negative weight.
    * The weigher then also runs on producer threads.
    */
   FAIL_FAST

@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import dev.batchbuffer.internal.Checks;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -104,9 +105,17 @@ public final class Presets {
    * @param maxRecordBytes bytes per record, at most {@code maxRequestBytes}
    * @param <T> the item type
    * @return the policy
+   * @throws IllegalArgumentException if {@code maxRequestBytes < 1} or {@code maxRecordBytes} is
+   *     not in {@code [1, maxRequestBytes]}
    */
   public static <T> FlushPolicy<T> kinesisPutRecords(Weigher<? super T> dataPlusKeyBytes,
       long maxRequestBytes, long maxRecordBytes) {
+    Objects.requireNonNull(dataPlusKeyBytes, "dataPlusKeyBytes must not be null");
+    Checks.atLeastOne("maxRequestBytes", maxRequestBytes);
+    if (maxRecordBytes < 1 || maxRecordBytes > maxRequestBytes) {
+      throw new IllegalArgumentException("maxRecordBytes must be in [1, maxRequestBytes="
+          + maxRequestBytes + "] (was " + maxRecordBytes + ")");
+    }
     return limits(KINESIS_MAX_RECORDS, dataPlusKeyBytes, maxRequestBytes, maxRecordBytes);
   }
 
@@ -217,11 +226,12 @@ public final class Presets {
    * @param maxRequestSize the largest record accepted, at least {@code batchSize}
    * @param <T> the item type
    * @return the policy
-   * @throws IllegalArgumentException if {@code maxRequestSize < batchSize}
+   * @throws IllegalArgumentException if {@code batchSize < 1} or {@code maxRequestSize < batchSize}
    */
   public static <T> FlushPolicy<T> kafkaBatch(Weigher<? super T> recordBytes, long batchSize,
       long maxRequestSize) {
     Objects.requireNonNull(recordBytes, "recordBytes must not be null");
+    Checks.atLeastOne("batchSize", batchSize);
     if (maxRequestSize < batchSize) {
       throw new IllegalArgumentException("maxRequestSize must be >= batchSize=" + batchSize
           + " (was " + maxRequestSize + ")");
@@ -240,8 +250,10 @@ public final class Presets {
    * @param rows rows per {@code executeBatch} and commit
    * @param <T> the item type
    * @return {@code FlushPolicy.count(rows)}
+   * @throws IllegalArgumentException if {@code rows < 1}
    */
   public static <T> FlushPolicy<T> jdbcExecuteBatch(int rows) {
+    Checks.atLeastOne("rows", rows);
     return FlushPolicy.count(rows);
   }
 

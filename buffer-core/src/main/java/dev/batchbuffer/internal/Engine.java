@@ -437,6 +437,10 @@ public final class Engine<T> {
     Weigher<? super T> weigher = failFast;
     if (weigher != null) {
       long w = weigh(weigher, item);
+      if (w < 0) {
+        throw new IllegalArgumentException("the weigher returned " + w + " for "
+            + Dispatcher.describe(item) + " (must be >= 0; Oversize.FAIL_FAST): not added");
+      }
       if (w > failFastLimit) {
         throw new IllegalArgumentException("item weighs " + w + " bytes, above the per-item limit of "
             + failFastLimit + " (Oversize.FAIL_FAST): not added");

@@ -51,7 +51,8 @@ public final class MemoryGate<T> {
   public long weightOf(T item) {
     long w = weigher.weigh(item);
     if (w < 0) {
-      throw new IllegalArgumentException("weigher returned " + w + " for an item (must be >= 0)");
+      throw new IllegalArgumentException("the maxBufferedBytes weigher returned " + w + " for "
+          + Dispatcher.describe(item) + " (must be >= 0): not added");
     }
     return w;
   }

@@ -18,6 +18,9 @@ import java.util.concurrent.locks.LockSupport;
  * {@snippet file="dev/batchbuffer/snippets/TestKitSnippetsTest.java" region="manual-time"}
  */
 public final class ManualTimeSource implements TimeSource {
+  /** The longest single advance: what a {@code long} of nanoseconds holds (about 292 years). */
+  private static final Duration MAX_ADVANCE = Duration.ofNanos(Long.MAX_VALUE);
+
   private final AtomicLong now;
   /** Threads parked on this source, and whether each waits for a deadline. */
   private final Map<Thread, Boolean> parked = new ConcurrentHashMap<>();
@@ -46,13 +49,17 @@ public final class ManualTimeSource implements TimeSource {
    * Moves time forward and wakes every thread parked on this source, so each re-checks its
    * deadline.
    *
-   * @param amount how far, not negative
-   * @throws IllegalArgumentException if {@code amount} is negative
+   * @param amount how far, not negative, at most {@code Long.MAX_VALUE} nanoseconds
+   * @throws IllegalArgumentException if {@code amount} is negative or longer than that
    */
   public void advance(Duration amount) {
     Objects.requireNonNull(amount, "amount must not be null");
     if (amount.isNegative()) {
       throw new IllegalArgumentException("amount must be >= 0 (was " + amount + ")");
+    }
+    if (amount.compareTo(MAX_ADVANCE) > 0) {
+      throw new IllegalArgumentException("amount must be <= " + MAX_ADVANCE + " (was " + amount
+          + ")");
     }
     advanceNanos(amount.toNanos());
   }
@@ -60,14 +67,18 @@ public final class ManualTimeSource implements TimeSource {
   /**
    * Moves time forward by {@code amount} {@code unit}s; see {@link #advance(Duration)}.
    *
-   * @param amount how far, not negative
+   * @param amount how far, not negative, at most {@code Long.MAX_VALUE} nanoseconds
    * @param unit the unit of {@code amount}
-   * @throws IllegalArgumentException if {@code amount} is negative
+   * @throws IllegalArgumentException if {@code amount} is negative or longer than that
    */
   public void advance(long amount, TimeUnit unit) {
     Objects.requireNonNull(unit, "unit must not be null");
     if (amount < 0) {
       throw new IllegalArgumentException("amount must be >= 0 (was " + amount + ")");
+    }
+    if (amount > unit.convert(Long.MAX_VALUE, TimeUnit.NANOSECONDS)) {
+      throw new IllegalArgumentException("amount must be <= " + MAX_ADVANCE + " (was " + amount
+          + " " + unit + ")");
     }
     advanceNanos(unit.toNanos(amount));
   }
