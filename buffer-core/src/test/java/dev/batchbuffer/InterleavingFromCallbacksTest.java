@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -41,9 +42,9 @@ class InterleavingFromCallbacksTest {
   /** Where the call is made from: every kind of callback that runs on one of the buffer's threads. */
   enum Site { FLUSH_FUNCTION, LISTENER, PERIODIC_TASK_ON_THE_LOOP, ASYNC_PERIODIC_TASK }
 
-  /** A call made on the buffer from inside a callback. */
+  /** A call made on the buffer from inside a callback; {@code flushed} records its batches. */
   interface Call<R> {
-    R on(InterleavingTarget target) throws Exception;
+    R on(InterleavingTarget target, RecordingFlush<Integer> flushed) throws Exception;
   }
 
   /** A buffer after its callback made the call, and what the call returned. */
@@ -63,6 +64,7 @@ class InterleavingFromCallbacksTest {
       throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     AtomicReference<@Nullable InterleavingTarget> self = new AtomicReference<>();
+    RecordingFlush<Integer> flushed = new RecordingFlush<>();
     CountDownLatch allAdded = new CountDownLatch(1);
     AtomicBoolean fired = new AtomicBoolean();
     CompletableFuture<R> inner = new CompletableFuture<>();
@@ -75,12 +77,11 @@ class InterleavingFromCallbacksTest {
         if (!allAdded.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
           throw new AssertionError("the items were not added");
         }
-        inner.complete(call.on(target));
+        inner.complete(call.on(target, flushed));
       } catch (Throwable t) {
         inner.completeExceptionally(t); // reaches the test thread through succeedsWithin below
       }
     };
-    RecordingFlush<Integer> flushed = new RecordingFlush<>();
     FlushFunc<Integer> flush = batch -> {
       flushed.flush(batch);
       if (site == Site.FLUSH_FUNCTION) {
@@ -123,7 +124,7 @@ class InterleavingFromCallbacksTest {
   @MethodSource("sites")
   void closeFromInsideACallbackStopsAdmissionAndReturnsAtOnce(Site site, boolean keyed,
       int maxInFlight) throws Exception {
-    Run<Boolean> run = callFromInside(site, keyed, maxInFlight, t -> {
+    Run<Boolean> run = callFromInside(site, keyed, maxInFlight, (t, flushed) -> {
       t.close();
       return t.isClosed();
     });
@@ -137,7 +138,7 @@ class InterleavingFromCallbacksTest {
   void closeWithTimeoutFromInsideACallbackReturnsAtOnceSayingItCouldNotWait(Site site,
       boolean keyed, int maxInFlight) throws Exception {
     Run<CloseResult<Integer>> run = callFromInside(site, keyed, maxInFlight,
-        t -> t.close(Duration.ofSeconds(5)));
+        (t, flushed) -> t.close(Duration.ofSeconds(5)));
     assertThat(run.inner()).isEqualTo(new CloseResult<>(false, List.of(), true));
     assertThatThrownBy(() -> run.target().add(99)).isInstanceOf(IllegalStateException.class);
     closeFromOutsideAndCheckEveryItemFlushedOnce(run);
@@ -147,10 +148,12 @@ class InterleavingFromCallbacksTest {
   @MethodSource("sites")
   void flushFromInsideACallbackReturnsAFutureThatCompletesAfterTheCallback(Site site,
       boolean keyed, int maxInFlight) throws Exception {
-    Run<CompletableFuture<Void>> run = callFromInside(site, keyed, maxInFlight,
-        InterleavingTarget::flush);
-    assertThat(run.inner()).as("flush() requested from inside").succeedsWithin(WAIT);
-    assertThat(run.flushed().items()).as("flushed when that flush() completed").hasSize(ITEMS);
+    // What had been flushed when the future completed, taken by whoever completes it.
+    Run<CompletableFuture<List<Integer>>> run = callFromInside(site, keyed, maxInFlight,
+        (t, flushed) -> t.flush().thenApply(done -> flushed.items()));
+    assertThat(run.inner()).as("flush() requested from inside").succeedsWithin(WAIT)
+        .asInstanceOf(InstanceOfAssertFactories.LIST).as("flushed when that flush() completed")
+        .hasSize(ITEMS);
     assertThat(run.target().isClosed()).isFalse();
     closeFromOutsideAndCheckEveryItemFlushedOnce(run);
   }

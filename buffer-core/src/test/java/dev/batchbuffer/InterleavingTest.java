@@ -55,6 +55,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (the loop it waits for is outside the checker's schedule), its replay does not, and the trace
  * shows {@code Thread.start()} of the loop with none of the loop's steps.
  *
+ * <p>Not jcstress: its harness runs a few non-blocking actors on shared fields millions of times
+ * and sorts the outcomes, which suits a memory-model race in a few lines; these properties are
+ * about whole histories (blocking producers, a close that drains, a check after it) on a fresh
+ * buffer each time, which a Lincheck invocation is, and the re-entrant calls are made directly by
+ * {@link InterleavingFromCallbacksTest}.
+ *
  * <p>Lincheck draws its scenarios from a fixed seed, so a run is repeatable up to the machine's
  * interleaving, and a failure prints the scenario and every call's result. The default build runs
  * {@value #DEFAULT_SCENARIOS} scenarios of {@value #DEFAULT_INVOCATIONS} invocations per shape;
