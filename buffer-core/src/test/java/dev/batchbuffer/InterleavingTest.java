@@ -23,6 +23,7 @@ import java.util.stream.Stream;
 import org.jetbrains.lincheck.datastructures.Operation;
 import org.jetbrains.lincheck.datastructures.StressOptions;
 import org.jetbrains.lincheck.datastructures.Validate;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -67,6 +68,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@code -Dbatchbuffer.lincheckScenarios=N} and {@code -Dbatchbuffer.lincheckInvocations=N} raise
  * them for a long run.
  */
+@Order(1) // first in the suite: see junit-platform.properties
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class InterleavingTest {
   static final int DEFAULT_SCENARIOS = 10;
