@@ -269,6 +269,48 @@ class FaultInjectionTest {
     }
   }
 
+  /**
+   * A flush that hangs until it is interrupted, with no timeout in front: other keys' (and, with
+   * several flushes in flight, other batches') flushes go on meanwhile, and close(timeout)
+   * interrupts the hung call and hands its items back as undelivered, together with whatever
+   * waited behind it, every future failing UNDELIVERED.
+   */
+  @ParameterizedTest(name = "keyed={0} maxInFlight={1}")
+  @MethodSource("bothKindsAndInFlight")
+  void aFlushHungUntilInterruptedIsCutByCloseWithTimeoutAndItsItemsComeBackUndelivered(
+      boolean keyed, int maxInFlight) throws Exception {
+    Backend backend = new Backend(Duration.ZERO);
+    Outcomes out = new Outcomes();
+    Face buffer = Faults.start(new Setup(keyed, maxInFlight, 2, 16, false, 0, HOURS,
+        Middleware.NONE, true, false, 8), backend, out);
+    List<Item> hung = List.of(new Item(0, 0, Fault.HANG, 8), new Item(0, 1, Fault.NONE, 8));
+    List<Item> others = List.of(new Item(1, 0, Fault.NONE, 8), new Item(1, 1, Fault.NONE, 8));
+    for (Item item : hung) {
+      out.futures.put(item.id(), buffer.submit(item));
+      out.accepted.add(item.id());
+    }
+    assertThat(backend.entered.await(10, TimeUnit.SECONDS)).isTrue();
+    for (Item item : others) {
+      out.futures.put(item.id(), buffer.submit(item));
+      out.accepted.add(item.id());
+    }
+    if (maxInFlight > 1) { // another key, or another slot: not held up by the hang
+      for (Item item : others) {
+        assertThat(out.futures.get(item.id())).succeedsWithin(WAIT);
+      }
+    }
+    CloseResult<Item> result = buffer.close(Duration.ofMillis(200));
+    out.undelivered(result.undelivered());
+    assertThat(result.drained()).isFalse();
+    assertThat(result.stillFlushing()).as("the hung call answered the interrupt").isFalse();
+    assertThat(result.undelivered()).containsAll(hung);
+    if (maxInFlight == 1) {
+      assertThat(result.undelivered()).as("waited behind the hang").containsAll(others);
+    }
+    assertThat(out.closed.await(10, TimeUnit.SECONDS)).isTrue();
+    Faults.requireNoViolations(out.violations(backend, buffer.stats()), "hung flush");
+  }
+
   // ---- callbacks that throw --------------------------------------------------------------------
 
   /** Callback faults and a few flush faults. */
