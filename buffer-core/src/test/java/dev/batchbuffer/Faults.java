@@ -618,7 +618,8 @@ final class Faults {
    * {@code flush()}, whose future is kept in {@link Outcomes#flushes}). An item whose call returned
    * normally (true, for an offer) is accepted; one whose call threw {@link InterruptedException}
    * or the closed buffer's {@link IllegalStateException}, or returned false, is refused. Anything
-   * else thrown (an injected callback failure reaching the producer, say) ends the run.
+   * else thrown (an injected callback failure reaching the producer, say) ends the run, and so
+   * does the first refusal by a closed buffer.
    *
    * @return how many calls an interrupt ended
    */
@@ -656,6 +657,7 @@ final class Faults {
           throw e;
         }
         out.refused.add(item.id());
+        return interrupted; // closed for good: the rest would be refused the same way
       }
     }
     return interrupted;
