@@ -1,14 +1,14 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -24,8 +24,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CallbackFailureTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   @Test
   void flushErrorGoesToOnFlushErrorAndTheLoopGoesOn() throws Exception {
@@ -188,6 +186,12 @@ class CallbackFailureTest {
     assertThat(flush.batches()).containsExactly(List.of("a", "boom"), List.of("c"));
   }
 
+  /**
+   * A flush that leaves its thread interrupted would turn every later park of the loop into a spin
+   * (a park returns at once while the interrupt is pending). The loop parks only through its clock,
+   * which notes each park made with the interrupt pending: there must be none, and the parked loop
+   * must not be interrupted, after each of two such flushes.
+   */
   @Test
   void callbackThatInterruptsTheLoopThreadDoesNotMakeItSpinOrStop() throws Exception {
     RecordingFlush<Integer> recorder = new RecordingFlush<>();
@@ -195,16 +199,23 @@ class CallbackFailureTest {
       recorder.flush(batch);
       Thread.currentThread().interrupt();
     };
-    ManualTimeSource time = new ManualTimeSource();
+    CountingClock clock = new CountingClock();
     try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1).flushInterval(HOURS).build(),
-        Options.builder().name("interrupt-probe").timeSource(time).build())) {
-      buffer.add(1);
-      recorder.awaitItems(1, WAIT);
-      // Parked for good: with the interrupt still pending, park would return at once, again and again.
-      await().atMost(WAIT).until(() -> time.waiters() == 1);
-      buffer.add(2);
-      recorder.awaitItems(2, WAIT);
+        Options.builder().name("interrupt-probe").timeSource(clock).build())) {
+      for (int item = 1; item <= 2; item++) {
+        buffer.add(item);
+        recorder.awaitItems(item, WAIT);
+        long parksBefore = clock.parks.get();
+        // Wait for a park made after this flush: the loop has come back to wait for an item.
+        await().atMost(WAIT).until(() -> clock.parks.get() > parksBefore && clock.time.waiters() == 1);
+        assertThat(clock.interruptedParks).as("parks made with the interrupt pending (spins)")
+            .hasValue(0);
+        Thread loop = java.util.Objects.requireNonNull(clock.lastParker.get());
+        assertThat(loop.isInterrupted()).as("the parked loop %s is interrupted", loop).isFalse();
+      }
     }
+    assertThat(clock.interruptedParks).hasValue(0);
+    assertThat(recorder.items()).containsExactly(1, 2);
     assertThat(RecordingLoggerFinder.linesContaining("interrupt-probe: a callback interrupted"))
         .isNotEmpty();
   }
