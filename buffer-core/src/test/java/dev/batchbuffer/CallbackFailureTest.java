@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -195,21 +196,23 @@ class CallbackFailureTest {
   @Test
   void callbackThatInterruptsTheLoopThreadDoesNotMakeItSpinOrStop() throws Exception {
     RecordingFlush<Integer> recorder = new RecordingFlush<>();
+    CountingClock clock = new CountingClock();
+    AtomicLong parksAtFlush = new AtomicLong();
     FlushFunc<Integer> flush = batch -> {
+      parksAtFlush.set(clock.parks.get()); // on the loop thread: the parks it made before
       recorder.flush(batch);
       Thread.currentThread().interrupt();
     };
-    CountingClock clock = new CountingClock();
     try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1).flushInterval(HOURS).build(),
         Options.builder().name("interrupt-probe").timeSource(clock).build())) {
       for (int item = 1; item <= 2; item++) {
         buffer.add(item);
         recorder.awaitItems(item, WAIT);
-        long parksBefore = clock.parks.get();
-        // Wait for a park made after this flush: the loop has come back to wait for an item.
-        await().atMost(WAIT).until(() -> clock.parks.get() > parksBefore && clock.time.waiters() == 1);
+        // The first park after this flush: made with the interrupt pending, it would be a spin.
+        await().atMost(WAIT).until(() -> clock.parks.get() > parksAtFlush.get());
         assertThat(clock.interruptedParks).as("parks made with the interrupt pending (spins)")
             .hasValue(0);
+        clock.time.awaitWaiters(1, WAIT); // and the loop sleeps there
         Thread loop = java.util.Objects.requireNonNull(clock.lastParker.get());
         assertThat(loop.isInterrupted()).as("the parked loop %s is interrupted", loop).isFalse();
       }

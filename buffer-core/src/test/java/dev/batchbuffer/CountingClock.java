@@ -22,11 +22,12 @@ final class CountingClock implements TimeSource {
 
   private void count() {
     Thread me = Thread.currentThread();
-    lastParker.set(me);
-    parks.incrementAndGet();
+    // Counted before the park itself: a test that sees the park has also seen whether it spins.
     if (me.isInterrupted()) {
       interruptedParks.incrementAndGet();
     }
+    lastParker.set(me);
+    parks.incrementAndGet();
   }
 
   @Override

@@ -14,9 +14,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #recorder}. A buffer whose loop runs such a flush inline is held, so its channel fills up
  * and stays full: the shared setup of the backpressure, memory-bound and exact-bound tests.
  *
+ * <p>Closing it releases it: a test names it after its buffer in a try-with-resources
+ * ({@code try (Buffer<T> buffer = start(); stuck)}), so that a failing assertion releases the flush
+ * before the buffer's close waits for it, and the test fails at once instead of at its timeout.
+ *
  * @param <T> the item type
  */
-final class StuckFlush<T> implements FlushFunc<T> {
+final class StuckFlush<T> implements FlushFunc<T>, AutoCloseable {
   /** The batches of the calls that were released and returned. */
   final RecordingFlush<T> recorder = new RecordingFlush<>();
   private final CountDownLatch release = new CountDownLatch(1);
@@ -42,5 +46,11 @@ final class StuckFlush<T> implements FlushFunc<T> {
   /** Lets every call, now and later, go on. Idempotent. */
   void release() {
     release.countDown();
+  }
+
+  /** Releases it; see {@link #release}. */
+  @Override
+  public void close() {
+    release();
   }
 }
