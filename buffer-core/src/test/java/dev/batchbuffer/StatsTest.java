@@ -277,7 +277,7 @@ class StatsTest {
     buffer.add("b");
     buffer.add("c");
     CompletableFuture<CloseResult<String>> closing =
-        CompletableFuture.supplyAsync(() -> buffer.close(Duration.ofMillis(50)), Async.VIRTUAL);
+        Async.call(() -> buffer.close(Duration.ofMillis(50)));
     time.awaitTimedWaiters(1, WAIT); // close waits on the manual clock (the loop is in the flush)
     time.advance(Duration.ofMillis(50));
     CloseResult<String> result = closing.get(WAIT.toSeconds(), TimeUnit.SECONDS);
