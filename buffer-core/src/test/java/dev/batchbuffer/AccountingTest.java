@@ -73,7 +73,8 @@ class AccountingTest {
   /**
    * The identity with its "while open" term: at a quiescent point of an open buffer (the loop
    * parked, with a partial batch waiting for its linger), what was accepted equals what was
-   * flushed, failed and rejected plus what still waits in the batch; after close, without that term.
+   * flushed, failed and rejected plus what still waits in the channel or the batch; after close,
+   * without that term. The callbacks count the first three, the stats the last.
    */
   @Test
   void identityHoldsAtAQuiescentPointWhileOpenAndAfterClose() throws Exception {
@@ -95,12 +96,15 @@ class AccountingTest {
     }
     buffer.add(12); // the partial batch [12] waits for its linger
     ledger.accepted.incrementAndGet();
-    time.awaitTimedWaiters(1, TestConstants.WAIT); // the loop took everything and waits for t = 1 s
-    long waiting = buffer.stats().itemsWaiting();
-    assertThat(waiting).as("items in the partial batch").isEqualTo(1);
+    // Quiescent: no producer adds, the clock stands still, the loop is parked for its deadline
+    // (a lingering batch is not woken per item, so some items may still wait in the channel).
+    time.awaitTimedWaiters(1, TestConstants.WAIT);
+    BufferStats stats = buffer.stats();
+    long waiting = stats.itemsWaiting(); // in the channel or the batch
+    assertThat(waiting).as("at least the partial batch [12] waits").isPositive();
     assertThat((long) ledger.flushed.itemCount() + ledger.failed.size() + ledger.rejected.size()
-        + waiting + buffer.itemsInChannel()).as("accepted while open").isEqualTo(12);
-    assertThat(ledger.accepted).hasValue(12);
+        + waiting + stats.itemsFlushing()).as("accepted while open, %s", stats).isEqualTo(12);
+    assertThat(stats.accepted()).isEqualTo(ledger.accepted.get()).isEqualTo(12);
     buffer.close();
     ledger.assertBalanced();
     assertThat(ledger.rejected).containsExactly(5, 10);
