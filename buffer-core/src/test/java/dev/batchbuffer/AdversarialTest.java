@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -28,8 +30,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class AdversarialTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   /** Waits on a latch, ignoring interrupts: a flush stuck in I/O that does not answer them. */
   static void awaitUninterruptibly(CountDownLatch latch) {
@@ -71,8 +71,11 @@ class AdversarialTest {
     AtomicBoolean taskInterrupted = new AtomicBoolean();
     CountDownLatch closed = new CountDownLatch(1);
     RecordingFlush<String> flush = new RecordingFlush<>();
+    // On the manual clock: the task runs when the test moves time, close(timeout) gives up when the
+    // test says so, and the grace after it never passes on its own.
+    ManualTimeSource time = new ManualTimeSource();
     Buffer<String> buffer = Buffer.start(Config.builder(flush).flushInterval(HOURS).build(),
-        Options.<String>builder()
+        Options.<String>builder().timeSource(time)
             .periodicAsync(Duration.ofMillis(20), () -> {
               taskRunning.countDown();
               try {
@@ -84,13 +87,22 @@ class AdversarialTest {
             .listener(onClosed(closed))
             .build());
     try {
+      time.awaitTimedWaiters(1, WAIT); // the loop waits for the first period
+      time.advance(Duration.ofMillis(20));
       assertThat(taskRunning.await(10, TimeUnit.SECONDS)).isTrue();
       buffer.add("a");
-      CloseResult<String> result = buffer.close(Duration.ofMillis(300));
-      assertThat(flush.items()).containsExactly("a");
-      assertThat(result.drained()).isFalse();
-      await().atMost(Duration.ofSeconds(3)).untilTrue(taskInterrupted);
-      assertThat(closed.await(3, TimeUnit.SECONDS)).as("listener hears closed").isTrue();
+      CompletableFuture<CloseResult<String>> closing =
+          Async.call(() -> buffer.close(Duration.ofMillis(300)));
+      // The loop drained and flushed "a", then joins the task; move the clock until close gives up
+      // (its timeout and grace are on this clock) and its give-up reaches the task.
+      assertThat(flush.awaitItems(1, WAIT)).containsExactly("a");
+      await("close(300 ms) interrupts the task as the buffer's clock moves").atMost(WAIT).until(() -> {
+        time.advance(Duration.ofMillis(100));
+        return taskInterrupted.get();
+      });
+      assertThat(closing).succeedsWithin(WAIT);
+      assertThat(closing.join().drained()).isFalse();
+      assertThat(closed.await(10, TimeUnit.SECONDS)).as("listener hears closed").isTrue();
     } finally {
       never.countDown();
     }

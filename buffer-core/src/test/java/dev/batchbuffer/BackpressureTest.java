@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -9,7 +11,6 @@ import dev.batchbuffer.testing.RecordingFlush;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -22,25 +23,17 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class BackpressureTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-
-  final CountDownLatch release = new CountDownLatch(1);
-  final CountDownLatch flushing = new CountDownLatch(1);
-  final RecordingFlush<Integer> recorder = new RecordingFlush<>();
+  final StuckFlush<Integer> stuck = new StuckFlush<>();
+  final RecordingFlush<Integer> recorder = stuck.recorder;
   final ManualTimeSource time = new ManualTimeSource();
 
   /** capacity 1, chanSize 2: item 0 is held in a stuck flush, items 1 and 2 fill the channel. */
   Buffer<Integer> startStuck() throws InterruptedException {
-    FlushFunc<Integer> flush = batch -> {
-      flushing.countDown();
-      release.await();
-      recorder.flush(batch);
-    };
     Buffer<Integer> buffer = Buffer.start(
-        Config.builder(flush).capacity(1).chanSize(2).flushInterval(Duration.ofHours(1)).build(),
+        Config.builder(stuck).capacity(1).chanSize(2).flushInterval(HOURS).build(),
         Options.builder().timeSource(time).build());
     buffer.add(0);
-    flushing.await();
+    stuck.awaitStarted(1);
     buffer.add(1);
     buffer.add(2);
     assertThat(buffer.itemsInChannel()).isEqualTo(2);
@@ -49,9 +42,9 @@ class BackpressureTest {
 
   @Test
   void offerReturnsFalseWhenTheChannelIsFull() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
       assertThat(buffer.offer(3)).isFalse();
-      release.countDown();
+      stuck.release();
       assertThat(recorder.awaitItems(3, WAIT)).containsExactly(0, 1, 2);
       await().atMost(WAIT).until(() -> buffer.offer(3));
     }
@@ -60,17 +53,11 @@ class BackpressureTest {
 
   @Test
   void addBlocksWhileTheChannelIsFullAndProceedsWhenItDrains() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
-      CompletableFuture<Void> adder = CompletableFuture.runAsync(() -> {
-        try {
-          buffer.add(3);
-        } catch (InterruptedException e) {
-          throw new AssertionError(e);
-        }
-      }, Async.VIRTUAL);
-      await().atMost(WAIT).until(() -> time.waiters() >= 1);
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
+      CompletableFuture<Void> adder = Async.run(() -> buffer.add(3));
+      time.awaitWaiters(1, WAIT); // the adder parks (the loop is in the flush, not on the clock)
       assertThat(adder).isNotDone();
-      release.countDown();
+      stuck.release();
       adder.get(10, TimeUnit.SECONDS);
     }
     assertThat(recorder.items()).containsExactly(0, 1, 2, 3);
@@ -78,36 +65,25 @@ class BackpressureTest {
 
   @Test
   void offerWithTimeoutGivesUpWhenTheTimeoutPasses() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
-      CompletableFuture<Boolean> offered = CompletableFuture.supplyAsync(() -> {
-        try {
-          return buffer.offer(3, Duration.ofSeconds(2));
-        } catch (InterruptedException e) {
-          throw new AssertionError(e);
-        }
-      }, Async.VIRTUAL);
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
+      CompletableFuture<Boolean> offered = Async.call(() -> buffer.offer(3, Duration.ofSeconds(2)));
+      time.awaitTimedWaiters(1, WAIT);
       time.advance(Duration.ofSeconds(1));
+      time.awaitTimedWaiters(1, WAIT); // woken by the advance, the offer re-checked and waits again
       assertThat(offered).isNotDone();
       time.advance(Duration.ofSeconds(1));
       assertThat(offered.get(10, TimeUnit.SECONDS)).isFalse();
-      release.countDown();
+      stuck.release();
     }
     assertThat(recorder.items()).containsExactly(0, 1, 2);
   }
 
   @Test
   void offerWithTimeoutSucceedsWhenRoomAppearsInTime() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
-      CompletableFuture<Boolean> offered = CompletableFuture.supplyAsync(() -> {
-        try {
-          return buffer.offer(3, Duration.ofSeconds(2));
-        } catch (InterruptedException e) {
-          throw new AssertionError(e);
-        }
-      }, Async.VIRTUAL);
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
-      release.countDown();
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
+      CompletableFuture<Boolean> offered = Async.call(() -> buffer.offer(3, Duration.ofSeconds(2)));
+      time.awaitTimedWaiters(1, WAIT);
+      stuck.release();
       assertThat(offered.get(10, TimeUnit.SECONDS)).isTrue();
     }
     assertThat(recorder.items()).containsExactly(0, 1, 2, 3);
@@ -115,16 +91,16 @@ class BackpressureTest {
 
   @Test
   void offerWithZeroTimeoutDoesNotWait() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
       assertThat(buffer.offer(3, Duration.ZERO)).isFalse();
       assertThat(buffer.offer(3, Duration.ofSeconds(-1))).isFalse();
-      release.countDown();
+      stuck.release();
     }
   }
 
   @Test
   void interruptedAddLeavesTheItemOutAndClearsTheStatus() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
       AtomicReference<Throwable> thrown = new AtomicReference<>();
       AtomicBoolean stillInterrupted = new AtomicBoolean(true);
       Thread adder = Thread.ofVirtual().start(() -> {
@@ -135,19 +111,19 @@ class BackpressureTest {
           stillInterrupted.set(Thread.currentThread().isInterrupted());
         }
       });
-      await().atMost(WAIT).until(() -> time.waiters() >= 1);
+      time.awaitWaiters(1, WAIT);
       adder.interrupt();
       adder.join();
       assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
       assertThat(stillInterrupted).isFalse();
-      release.countDown();
+      stuck.release();
     }
     assertThat(recorder.items()).containsExactly(0, 1, 2).doesNotContain(99);
   }
 
   @Test
   void interruptedTimedOfferLeavesTheItemOut() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
       AtomicReference<Throwable> thrown = new AtomicReference<>();
       Thread adder = Thread.ofVirtual().start(() -> {
         try {
@@ -156,11 +132,11 @@ class BackpressureTest {
           thrown.set(t);
         }
       });
-      await().atMost(WAIT).until(() -> time.timedWaiters() >= 1);
+      time.awaitTimedWaiters(1, WAIT);
       adder.interrupt();
       adder.join();
       assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
-      release.countDown();
+      stuck.release();
     }
     assertThat(recorder.items()).doesNotContain(99);
   }
@@ -183,9 +159,9 @@ class BackpressureTest {
 
   @Test
   void itemsInChannelCountsWaitingItems() throws Exception {
-    try (Buffer<Integer> buffer = startStuck()) {
+    try (Buffer<Integer> buffer = startStuck(); stuck) {
       assertThat(buffer.itemsInChannel()).isEqualTo(2);
-      release.countDown();
+      stuck.release();
       await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
     }
     assertThat(recorder.items()).isEqualTo(List.of(0, 1, 2));

@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -33,7 +34,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ByteHintRaceTest {
   static final Duration WAIT = Duration.ofSeconds(20);
-  static final Duration HOURS = Duration.ofHours(1);
   /** The weight of an item whose weigher throws. */
   static final long THROWS = Long.MIN_VALUE;
 

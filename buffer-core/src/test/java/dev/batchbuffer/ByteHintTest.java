@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
+import static dev.batchbuffer.TestConstants.HOURS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -25,8 +27,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ByteHintTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   /** The batches the per-item contract makes of {@code weights}: overflow first, then full. */
   static List<List<Integer>> model(List<Integer> weights, int count, long maxBytes) {

@@ -1,20 +1,21 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -24,8 +25,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CallbackFailureTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   @Test
   void flushErrorGoesToOnFlushErrorAndTheLoopGoesOn() throws Exception {
@@ -188,23 +187,38 @@ class CallbackFailureTest {
     assertThat(flush.batches()).containsExactly(List.of("a", "boom"), List.of("c"));
   }
 
+  /**
+   * A flush that leaves its thread interrupted would turn every later park of the loop into a spin
+   * (a park returns at once while the interrupt is pending). The loop parks only through its clock,
+   * which notes each park made with the interrupt pending: there must be none, and the parked loop
+   * must not be interrupted, after each of two such flushes.
+   */
   @Test
   void callbackThatInterruptsTheLoopThreadDoesNotMakeItSpinOrStop() throws Exception {
     RecordingFlush<Integer> recorder = new RecordingFlush<>();
+    CountingClock clock = new CountingClock();
+    AtomicLong parksAtFlush = new AtomicLong();
     FlushFunc<Integer> flush = batch -> {
+      parksAtFlush.set(clock.parks.get()); // on the loop thread: the parks it made before
       recorder.flush(batch);
       Thread.currentThread().interrupt();
     };
-    ManualTimeSource time = new ManualTimeSource();
     try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1).flushInterval(HOURS).build(),
-        Options.builder().name("interrupt-probe").timeSource(time).build())) {
-      buffer.add(1);
-      recorder.awaitItems(1, WAIT);
-      // Parked for good: with the interrupt still pending, park would return at once, again and again.
-      await().atMost(WAIT).until(() -> time.waiters() == 1);
-      buffer.add(2);
-      recorder.awaitItems(2, WAIT);
+        Options.builder().name("interrupt-probe").timeSource(clock).build())) {
+      for (int item = 1; item <= 2; item++) {
+        buffer.add(item);
+        recorder.awaitItems(item, WAIT);
+        // The first park after this flush: made with the interrupt pending, it would be a spin.
+        await().atMost(WAIT).until(() -> clock.parks.get() > parksAtFlush.get());
+        assertThat(clock.interruptedParks).as("parks made with the interrupt pending (spins)")
+            .hasValue(0);
+        clock.time.awaitWaiters(1, WAIT); // and the loop sleeps there
+        Thread loop = java.util.Objects.requireNonNull(clock.lastParker.get());
+        assertThat(loop.isInterrupted()).as("the parked loop %s is interrupted", loop).isFalse();
+      }
     }
+    assertThat(clock.interruptedParks).hasValue(0);
+    assertThat(recorder.items()).containsExactly(1, 2);
     assertThat(RecordingLoggerFinder.linesContaining("interrupt-probe: a callback interrupted"))
         .isNotEmpty();
   }

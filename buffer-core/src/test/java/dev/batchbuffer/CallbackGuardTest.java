@@ -33,8 +33,8 @@ package dev.batchbuffer;
  *   throwingWeigherRejectionCarriesTheException: FAILS, assertion at once - same.
  */
 
-import static dev.batchbuffer.DispatcherContractTest.HOURS;
-import static dev.batchbuffer.DispatcherContractTest.WAIT;
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static dev.batchbuffer.DispatcherContractTest.deliveryFailure;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

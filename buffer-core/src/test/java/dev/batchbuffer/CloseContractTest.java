@@ -35,11 +35,10 @@ package dev.batchbuffer;
  *   fatalErrorInOnRejectCompletesEveryFutureAndIsReportedByClose: FAILS, assertion after 10 s - same.
  */
 
-import static dev.batchbuffer.DispatcherContractTest.HOURS;
-import static dev.batchbuffer.DispatcherContractTest.WAIT;
 import static dev.batchbuffer.DispatcherContractTest.deliveryFailure;
 import static dev.batchbuffer.DispatcherContractTest.failureOf;
-import static dev.batchbuffer.DispatcherContractTest.onVirtualThread;
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -107,7 +106,7 @@ class CloseContractTest {
     }
     allAdded.countDown();
     assertThat(innerCloseReturned.await(10, TimeUnit.SECONDS)).as("close() inside the flush returned").isTrue();
-    CompletableFuture<Void> outerClose = CompletableFuture.runAsync(buffer::close, Async.VIRTUAL);
+    CompletableFuture<Void> outerClose = Async.run(buffer::close);
     assertThat(outerClose).succeedsWithin(WAIT);
     assertThat(recorder.items()).containsExactlyInAnyOrderElementsOf(DispatcherContractTest.range(0, 10));
   }
@@ -152,7 +151,7 @@ class CloseContractTest {
       release0.countDown();
       release1.countDown();
     }
-    assertThat(CompletableFuture.runAsync(buffer::close, Async.VIRTUAL)).succeedsWithin(WAIT);
+    assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
     assertThat(recorder.items()).containsExactlyInAnyOrder(0, 1, 2, 3);
   }
 
@@ -184,7 +183,7 @@ class CloseContractTest {
     } finally {
       release.countDown();
     }
-    assertThat(CompletableFuture.runAsync(buffer::close, Async.VIRTUAL)).succeedsWithin(WAIT);
+    assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
     assertThat(recorder.items()).containsExactly(0, 1);
   }
 
@@ -230,7 +229,7 @@ class CloseContractTest {
       taskGo.countDown();
       releaseFlush.countDown();
     }
-    assertThat(CompletableFuture.runAsync(buffer::close, Async.VIRTUAL)).succeedsWithin(WAIT);
+    assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
     assertThat(recorder.items()).containsExactly(0, 1);
   }
 
@@ -267,7 +266,7 @@ class CloseContractTest {
         time.advance(Duration.ofHours(2)); // old code: the timeout unblocks the loop
       }
     }
-    assertThat(CompletableFuture.runAsync(buffer::close, Async.VIRTUAL)).succeedsWithin(WAIT);
+    assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
     assertThat(recorder.items()).containsExactly(0, 1);
   }
 
@@ -288,14 +287,22 @@ class CloseContractTest {
       }
       recorder.flush(batch);
     };
+    // On the manual clock: the timeout passes when the test says so, and the grace after it never
+    // does, so the loop's answer to the interrupt is waited for however loaded the machine is.
+    ManualTimeSource time = new ManualTimeSource();
     Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(1).chanSize(10)
-        .flushInterval(HOURS).onFlushError((e, batch) -> {}).build());
+        .flushInterval(HOURS).onFlushError((e, batch) -> {}).build(),
+        Options.builder().timeSource(time).build());
     buffer.add("a");
     assertThat(inFlush.await(10, TimeUnit.SECONDS)).isTrue();
     buffer.add("b");
     buffer.add("c");
     CompletableFuture<Void> flushed = buffer.flush(); // covers b and c
-    CloseResult<String> result = buffer.close(Duration.ofMillis(100));
+    CompletableFuture<CloseResult<String>> closing = Async.call(() -> buffer.close(Duration.ofMillis(100)));
+    time.awaitTimedWaiters(1, WAIT); // close waits for its timeout (the loop is in the flush)
+    time.advance(Duration.ofMillis(100));
+    assertThat(closing).succeedsWithin(WAIT);
+    CloseResult<String> result = closing.join();
     assertThat(result.drained()).isFalse();
     assertThat(result.undelivered()).contains("b", "c"); // and "a" too, if a core hands it back
     DeliveryException e = deliveryFailure(flushed);
@@ -326,7 +333,7 @@ class CloseContractTest {
       futures.add(buffer.submit(i)); // 0, 1, 2 in flight; 3 and 4 wait for a slot
     }
     await().atMost(WAIT).until(() -> running.get() == 3);
-    CompletableFuture<CloseResult<Integer>> closing = onVirtualThread(() -> buffer.close(Duration.ofSeconds(10)));
+    CompletableFuture<CloseResult<Integer>> closing = Async.call(() -> buffer.close(Duration.ofSeconds(10)));
     // Move the buffer's clock until close gives up (its timeout, then any grace, are on this clock).
     await("close(10 s) returns as the buffer's clock moves").atMost(WAIT).until(() -> {
       time.advance(Duration.ofSeconds(1));
@@ -362,7 +369,7 @@ class CloseContractTest {
     try {
       assertThat(innerCloseReturned.await(10, TimeUnit.SECONDS)).as("close() on the worker returned").isTrue();
       assertThat(delivered).as("the batch whose flush closed the buffer").succeedsWithin(WAIT);
-      assertThat(CompletableFuture.runAsync(buffer::close, Async.VIRTUAL)).succeedsWithin(WAIT);
+      assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
     } finally {
       if (innerCloseReturned.getCount() > 0) {
         time.advance(Duration.ofHours(2)); // old code: the timeout breaks the deadlock
@@ -385,9 +392,8 @@ class CloseContractTest {
         .onFlushError((e, batch) -> {}).build(), Options.builder().timeSource(time).build());
     buffer.add("a");
     assertThat(inFlush.await(10, TimeUnit.SECONDS)).isTrue();
-    CompletableFuture<CloseResult<String>> closing = onVirtualThread(() -> buffer.close(Duration.ofSeconds(10)));
-    await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> !closing.isDone()); // real time passes
-    await("close waits on the buffer's clock").atMost(WAIT).until(() -> time.timedWaiters() >= 1);
+    CompletableFuture<CloseResult<String>> closing = Async.call(() -> buffer.close(Duration.ofSeconds(10)));
+    time.awaitTimedWaiters(1, WAIT); // close waits on the buffer's clock (the loop is in the flush)
     assertThat(closing).isNotDone();
     time.advance(Duration.ofSeconds(10));
     assertThat(closing).as("close(10 s) once the buffer's clock moved 10 s").succeedsWithin(Duration.ofSeconds(5));
@@ -416,14 +422,14 @@ class CloseContractTest {
     try {
       buffer.add("a");
       assertThat(inFlush.await(10, TimeUnit.SECONDS)).isTrue();
-      CompletableFuture<CloseResult<String>> closing = onVirtualThread(() -> buffer.close(Duration.ofSeconds(10)));
-      await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> !closing.isDone());
-      await("close waits on the buffer's clock").atMost(WAIT).until(() -> time.timedWaiters() >= 1);
+      CompletableFuture<CloseResult<String>> closing = Async.call(() -> buffer.close(Duration.ofSeconds(10)));
+      time.awaitTimedWaiters(1, WAIT); // close waits on the buffer's clock (the loop is in the flush)
+      assertThat(closing).isNotDone();
       time.advance(Duration.ofSeconds(10));
       await("close gave up and interrupted the flush").atMost(WAIT).until(() -> interrupts.get() >= 1);
-      await("close waits out the grace on the buffer's clock").atMost(WAIT)
-          .until(() -> time.timedWaiters() >= 1);
-      await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> !closing.isDone());
+      // Woken by the advance, close is parked again only for the grace, on the buffer's clock.
+      time.awaitTimedWaiters(1, WAIT);
+      assertThat(closing).isNotDone();
       time.advance(Duration.ofMillis(200));
       assertThat(closing).as("close after the 200 ms grace on the buffer's clock")
           .succeedsWithin(Duration.ofSeconds(5));
@@ -450,15 +456,20 @@ class CloseContractTest {
       delivered.flush(batch);
     };
     List<List<Integer>> onFlushError = new CopyOnWriteArrayList<>();
+    ManualTimeSource time = new ManualTimeSource(); // the grace after the timeout never passes
     Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(500).flushInterval(HOURS)
         .onFlushError((e, batch) -> onFlushError.add(batch)).build(),
-        Options.builder().name(name).build());
+        Options.builder().name(name).timeSource(time).build());
     List<CompletableFuture<Void>> futures = new ArrayList<>();
     for (int i = 0; i < 1200; i++) {
       futures.add(buffer.submit(i));
     }
     assertThat(firstFlush.await(10, TimeUnit.SECONDS)).isTrue();
-    CloseResult<Integer> result = buffer.close(Duration.ofMillis(200));
+    CompletableFuture<CloseResult<Integer>> closing = Async.call(() -> buffer.close(Duration.ofMillis(200)));
+    time.awaitTimedWaiters(1, WAIT); // close waits for its timeout (the loop is in the flush)
+    time.advance(Duration.ofMillis(200));
+    assertThat(closing).succeedsWithin(WAIT);
+    CloseResult<Integer> result = closing.join();
     List<Integer> expected = new ArrayList<>(DispatcherContractTest.range(0, 1200));
     expected.removeAll(delivered.items());
     assertThat(result.drained()).isFalse();

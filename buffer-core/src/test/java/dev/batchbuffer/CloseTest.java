@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -11,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -23,8 +24,6 @@ import org.junit.jupiter.api.Timeout;
 
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class CloseTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   @Test
   void closeDrainsThousandsOfPendingItemsInOrder() throws Exception {
@@ -62,8 +61,17 @@ class CloseTest {
     };
     Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(100).flushInterval(HOURS).build());
     buffer.add("a");
-    CompletableFuture<Void> closing = CompletableFuture.runAsync(buffer::close, Async.VIRTUAL);
+    AtomicReference<Thread> closer = new AtomicReference<>();
+    CompletableFuture<Void> closing = Async.run(() -> {
+      closer.set(Thread.currentThread());
+      buffer.close();
+    });
     inFlush.await();
+    // The closer has reached its wait for the loop (parked), not merely not started yet.
+    await().atMost(WAIT).until(() -> {
+      Thread t = closer.get();
+      return t != null && t.getState() == Thread.State.WAITING;
+    });
     assertThat(closing).isNotDone();
     release.countDown();
     closing.get(10, TimeUnit.SECONDS);
@@ -116,12 +124,12 @@ class CloseTest {
     List<List<Long>> acceptedBy = new ArrayList<>();
     AtomicInteger refused = new AtomicInteger();
     CountDownLatch started = new CountDownLatch(producers);
-    List<Thread> threads = new ArrayList<>();
+    Async.Producers threads = new Async.Producers();
     for (int p = 0; p < producers; p++) {
       List<Long> accepted = new ArrayList<>();
       acceptedBy.add(accepted);
       long base = (long) p << 32;
-      threads.add(Thread.ofVirtual().start(() -> {
+      threads.start("producer-" + p, () -> {
         started.countDown();
         for (long i = 0; ; i++) {
           try {
@@ -130,18 +138,14 @@ class CloseTest {
           } catch (IllegalStateException e) {
             refused.incrementAndGet();
             return;
-          } catch (InterruptedException e) {
-            throw new AssertionError(e);
           }
         }
-      }));
+      });
     }
     started.await();
     await().atMost(WAIT).until(() -> flush.itemCount() > 100);
     buffer.close();
-    for (Thread t : threads) {
-      t.join();
-    }
+    threads.joinAll(WAIT);
     assertThat(refused).hasValue(producers);
     List<Long> flushed = flush.items();
     List<Long> expected = acceptedBy.stream().flatMap(List::stream).toList();
@@ -180,35 +184,21 @@ class CloseTest {
 
   @Test
   void producersBlockedOnAFullChannelAreReleasedByClose() throws Exception {
-    CountDownLatch release = new CountDownLatch(1);
-    CountDownLatch inFlush = new CountDownLatch(1);
+    StuckFlush<Integer> stuck = new StuckFlush<>();
     ManualTimeSource time = new ManualTimeSource();
-    RecordingFlush<Integer> recorder = new RecordingFlush<>();
-    FlushFunc<Integer> flush = batch -> {
-      inFlush.countDown();
-      release.await();
-      recorder.flush(batch);
-    };
     Buffer<Integer> buffer = Buffer.start(
-        Config.builder(flush).capacity(1).chanSize(1).flushInterval(HOURS).build(),
+        Config.builder(stuck).capacity(1).chanSize(1).flushInterval(HOURS).build(),
         Options.builder().timeSource(time).build());
     buffer.add(0);
-    inFlush.await();
+    stuck.awaitStarted(1);
     buffer.add(1);
-    CompletableFuture<Throwable> blocked = CompletableFuture.supplyAsync(() -> {
-      try {
-        buffer.add(2);
-        return new AssertionError("add returned");
-      } catch (Throwable t) {
-        return t;
-      }
-    }, Async.VIRTUAL);
-    await().atMost(WAIT).until(() -> time.waiters() >= 1);
-    CompletableFuture<Void> closing = CompletableFuture.runAsync(buffer::close, Async.VIRTUAL);
+    CompletableFuture<Throwable> blocked = Async.outcome(() -> buffer.add(2));
+    time.awaitWaiters(1, WAIT); // the producer parks on the full channel (the loop is in the flush)
+    CompletableFuture<Void> closing = Async.run(buffer::close);
     assertThat(blocked.get(10, TimeUnit.SECONDS)).isInstanceOf(IllegalStateException.class);
-    release.countDown();
-    closing.get(10, TimeUnit.SECONDS);
-    assertThat(recorder.items()).containsExactly(0, 1);
+    stuck.release();
+    assertThat(closing).succeedsWithin(WAIT);
+    assertThat(stuck.recorder.items()).containsExactly(0, 1);
   }
 
   @Test
@@ -230,7 +220,8 @@ class CloseTest {
     });
     inFlush.await();
     closer.interrupt();
-    await().pollDelay(Duration.ofMillis(50)).atMost(WAIT).until(() -> closer.getState() == Thread.State.WAITING);
+    // The interrupt woke the closer; once it is parked again it went on waiting for the loop.
+    await().atMost(WAIT).until(() -> !closer.isInterrupted() && closer.getState() == Thread.State.WAITING);
     assertThat(closedAfterClose).isFalse();
     release.countDown();
     closer.join();
@@ -267,8 +258,11 @@ class CloseTest {
 
   @Test
   void closeOfAnIdleBufferReturnsPromptly() throws Exception {
-    Future<?> f = CompletableFuture.runAsync(() -> Buffer.start(
-        Config.builder(new RecordingFlush<String>()).build()).close(), Async.VIRTUAL);
-    f.get(10, TimeUnit.SECONDS);
+    RecordingFlush<String> flush = new RecordingFlush<>();
+    Buffer<String> buffer = Buffer.start(Config.builder(flush).build());
+    assertThat(Async.run(buffer::close)).succeedsWithin(WAIT);
+    assertThat(buffer.isClosed()).isTrue();
+    assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.CLOSED);
+    assertThat(flush.batches()).as("an empty batch is never flushed").isEmpty();
   }
 }

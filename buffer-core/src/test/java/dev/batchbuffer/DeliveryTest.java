@@ -1,9 +1,13 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.DispatcherContractTest.deliveryFailure;
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
 import java.io.IOException;
 import java.time.Duration;
@@ -12,7 +16,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -22,23 +25,6 @@ import org.junit.jupiter.api.Timeout;
 /** Per-item futures, flush(), close(Duration), concurrent flushes and partial failures. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class DeliveryTest {
-  static final Duration HOURS = Duration.ofHours(1);
-  static final Duration WAIT = Duration.ofSeconds(10);
-
-  static DeliveryException deliveryFailure(CompletableFuture<?> f) {
-    try {
-      f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS); // bounded: a future that never completes fails
-      throw new AssertionError("did not fail");
-    } catch (TimeoutException e) {
-      throw new AssertionError("did not complete within " + WAIT, e);
-    } catch (ExecutionException e) {
-      assertThat(e.getCause()).isInstanceOf(DeliveryException.class);
-      return (DeliveryException) java.util.Objects.requireNonNull(e.getCause());
-    } catch (InterruptedException e) {
-      throw new AssertionError(e);
-    }
-  }
-
   @Test
   void submittedItemsFutureCompletesWhenItsBatchIsFlushed() throws Exception {
     RecordingFlush<String> flush = new RecordingFlush<>();
@@ -168,15 +154,23 @@ class DeliveryTest {
       new CountDownLatch(1).await(); // hangs until interrupted
     };
     List<Exception> failures = new CopyOnWriteArrayList<>();
+    // On the manual clock: the timeout passes when the test says so and the grace after it never
+    // does, so the loop's answer to the interrupt is waited for however loaded the machine is.
+    ManualTimeSource time = new ManualTimeSource();
     Buffer<String> buffer = Buffer.start(Config.builder(hanging).capacity(1).chanSize(10)
-        .flushInterval(HOURS).onFlushError((e, b) -> failures.add(e)).build());
+        .flushInterval(HOURS).onFlushError((e, b) -> failures.add(e)).build(),
+        Options.builder().timeSource(time).build());
     CompletableFuture<Void> first = buffer.submit("first");
     inFlush.await();
     List<CompletableFuture<Void>> waiting = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
       waiting.add(buffer.submit("w" + i));
     }
-    CloseResult<String> result = buffer.close(Duration.ofMillis(100));
+    CompletableFuture<CloseResult<String>> closing = Async.call(() -> buffer.close(Duration.ofMillis(100)));
+    time.awaitTimedWaiters(1, WAIT); // close waits for its timeout (the loop is in the flush)
+    time.advance(Duration.ofMillis(100));
+    assertThat(closing).succeedsWithin(WAIT);
+    CloseResult<String> result = closing.join();
     assertThat(result.drained()).isFalse();
     assertThat(result.stillFlushing()).isFalse();
     // The flush close(timeout) interrupted failed because of that interrupt: its item is handed

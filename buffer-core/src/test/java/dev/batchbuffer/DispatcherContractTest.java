@@ -32,6 +32,8 @@ package dev.batchbuffer;
  *   oversizeSendAloneIsSentWithoutWaitingForTheClock: FAILS, assertion after 10 s - same wait.
  */
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -58,54 +60,10 @@ import org.junit.jupiter.api.Timeout;
 
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class DispatcherContractTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
-
-  /** Work for a helper thread that may throw. */
-  @FunctionalInterface
-  interface Work<V> {
-    V call() throws Exception;
-  }
-
-  /**
-   * Runs {@code work} on a new virtual thread; its result or whatever it threw (an AssertionError
-   * too) reaches the test thread through the future.
-   */
-  static <V> CompletableFuture<V> onVirtualThread(Work<V> work) {
-    CompletableFuture<V> result = new CompletableFuture<>();
-    Thread.ofVirtual().start(() -> {
-      try {
-        result.complete(work.call());
-      } catch (Throwable t) {
-        result.completeExceptionally(t);
-      }
-    });
-    return result;
-  }
-
-  /** An action for a helper thread that may throw. */
-  @FunctionalInterface
-  interface Action {
-    void run() throws Exception;
-  }
-
-  /** Runs {@code action} on a new virtual thread; the future completes when it returns or throws. */
-  static CompletableFuture<Void> runOnVirtualThread(Action action) {
-    CompletableFuture<Void> result = new CompletableFuture<>();
-    Thread.ofVirtual().start(() -> {
-      try {
-        action.run();
-        result.complete(null);
-      } catch (Throwable t) {
-        result.completeExceptionally(t);
-      }
-    });
-    return result;
-  }
 
   /**
    * What a future failed with (unwrapped). Fails the test if the future does not complete within
-   * {@link #WAIT}, or completes normally.
+   * {@link TestConstants#WAIT}, or completes normally.
    */
   static Throwable failureOf(CompletableFuture<?> f) {
     try {
@@ -120,7 +78,7 @@ class DispatcherContractTest {
     throw new AssertionError("the future completed normally; expected it to fail");
   }
 
-  /** The DeliveryException a future failed with, asserting that it fails within {@link #WAIT}. */
+  /** The DeliveryException a future failed with, asserting that it fails within {@link TestConstants#WAIT}. */
   static DeliveryException deliveryFailure(CompletableFuture<?> f) {
     Throwable cause = failureOf(f);
     assertThat(cause).isInstanceOf(DeliveryException.class);
@@ -169,7 +127,7 @@ class DispatcherContractTest {
     FlushFunc<String> flush = FlushMiddleware.chain(backend,
         FlushMiddleware.<String>timeout(Duration.ofSeconds(10), time),
         FlushMiddleware.<String>retry(hourly, time));
-    CompletableFuture<Void> done = runOnVirtualThread(() -> {
+    CompletableFuture<Void> done = Async.run(() -> {
       flush.flush(List.of("a", "b", "c"));
     });
     // The timeout's caller waits for its limit, the retry (on the worker) for its backoff.
@@ -310,12 +268,12 @@ class DispatcherContractTest {
     FlushFunc<String> flush = FlushMiddleware.<String>circuitBreaker(1, Duration.ofMillis(1), true, counting)
         .wrap(backend);
     assertThatThrownBy(() -> flush.flush(List.of("first"))).isInstanceOf(IOException.class); // opens
-    CompletableFuture<Void> probe = runOnVirtualThread(() -> {
+    CompletableFuture<Void> probe = Async.run(() -> {
       flush.flush(List.of("probe")); // waits out the 1 ms cool-down, then is the half-open probe
     });
     assertThat(probeStarted.await(10, TimeUnit.SECONDS)).isTrue();
     CountDownLatch waiterEntered = new CountDownLatch(1);
-    CompletableFuture<Void> waiter = runOnVirtualThread(() -> {
+    CompletableFuture<Void> waiter = Async.run(() -> {
       waiterEntered.countDown();
       flush.flush(List.of("waiter"));
     });
@@ -374,7 +332,7 @@ class DispatcherContractTest {
       buffer.add("X");                          // 5: its overflow flush of ["aaaa"] blocks the loop
       assertThat(inFlush.await(10, TimeUnit.SECONDS)).isTrue();
       buffer.add("bbbb");                       // 9 bytes, and the channel (of 1) is full
-      CompletableFuture<Boolean> offered = onVirtualThread(() -> buffer.offer("ccccc", Duration.ofSeconds(1)));
+      CompletableFuture<Boolean> offered = Async.call(() -> buffer.offer("ccccc", Duration.ofSeconds(1)));
       await().atMost(WAIT).until(() -> time.timedWaiters() == 1); // waiting for bytes since t = 0
       time.advance(Duration.ofMillis(600));
       releaseFlush.countDown();                 // ["aaaa"] done: 4 bytes back, the offer's 5 fit

@@ -1,11 +1,12 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.RecordingFlush;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -28,20 +29,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ExactBoundTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
-  final CountDownLatch release = new CountDownLatch(1);
-  final RecordingFlush<String> recorder = new RecordingFlush<>();
-
-  /** A flush that blocks until {@link #release} opens, counting calls as they start. */
-  FlushFunc<String> blocking(CountDownLatch started) {
-    return batch -> {
-      started.countDown();
-      release.await();
-      recorder.flush(batch);
-    };
-  }
+  final StuckFlush<String> stuck = new StuckFlush<>();
+  final RecordingFlush<String> recorder = stuck.recorder;
+  final CountDownLatch release = new CountDownLatch(1); // for the blocked callbacks other than flush
 
   /** Offers until the first refusal; returns how many were accepted. */
   static int fill(Buffer<String> buffer, String prefix, int atMost) {
@@ -55,15 +46,16 @@ class ExactBoundTest {
   @ParameterizedTest(name = "chanSize {0}")
   @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 64, 200})
   void aBlockedInlineFlushLeavesExactlyChanSizeSlots(int chanSize) throws Exception {
-    CountDownLatch started = new CountDownLatch(1);
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    int flushesToStart = 1;
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS).build());
     try {
       buffer.add("held");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       assertThat(fill(buffer, "x", chanSize + 5)).isEqualTo(chanSize);
       assertThat(buffer.itemsInChannel()).isEqualTo(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -74,18 +66,19 @@ class ExactBoundTest {
   @ParameterizedTest(name = "chanSize {0}")
   @ValueSource(ints = {1, 2, 7, 8, 16, 64, 200})
   void aLoopWaitingForAFlushSlotLeavesExactlyChanSizeSlots(int chanSize) throws Exception {
-    CountDownLatch started = new CountDownLatch(2);
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    int flushesToStart = 2;
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS).build(),
         Options.<String>builder().maxInFlight(2).build());
     try {
       buffer.add("a");
       buffer.add("b");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       buffer.add("c"); // taken by the loop, which then waits for a slot with it
       await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
       assertThat(fill(buffer, "x", chanSize + 5)).isEqualTo(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -95,43 +88,39 @@ class ExactBoundTest {
   @ParameterizedTest(name = "chanSize {0}")
   @ValueSource(ints = {1, 3, 8, 16, 64})
   void aKeyedBufferWithABlockedFlushLeavesExactlyChanSizeSlots(int chanSize) throws Exception {
-    CountDownLatch started = new CountDownLatch(1);
-    List<String> flushed = new CopyOnWriteArrayList<>();
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            s -> s.substring(0, 1), (key, batch) -> {
-              started.countDown();
-              release.await();
-              flushed.addAll(batch);
-            })
+            s -> s.substring(0, 1), (key, batch) -> stuck.flush(batch))
         .policy(FlushPolicy.count(1)).chanSize(chanSize).flushInterval(HOURS).start();
     try {
       buffer.add("held");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(1);
       int n = 0;
       while (n < chanSize + 5 && buffer.offer("k" + n)) {
         n++;
       }
       assertThat(n).isEqualTo(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
-    assertThat(flushed).hasSize(chanSize + 1);
+    assertThat(recorder.items()).hasSize(chanSize + 1);
   }
 
   @ParameterizedTest(name = "chanSize {0}")
   @ValueSource(ints = {1, 4, 16, 64})
   void aMemoryBoundBufferWithABlockedFlushLeavesExactlyChanSizeSlots(int chanSize)
       throws Exception {
-    CountDownLatch started = new CountDownLatch(1);
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    int flushesToStart = 1;
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS).build(),
         Options.<String>builder().maxBufferedBytes(s -> 1, 1_000).build());
     try {
       buffer.add("held");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       assertThat(fill(buffer, "x", chanSize + 5)).isEqualTo(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -146,21 +135,22 @@ class ExactBoundTest {
   @ValueSource(ints = {1, 8, 16, 64, 200})
   void aFlushRequestWaitingForRunningFlushesLeavesExactlyChanSizeSlots(int chanSize)
       throws Exception {
-    CountDownLatch started = new CountDownLatch(2);
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    int flushesToStart = 2;
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS).build(),
         Options.<String>builder().maxInFlight(2).build());
     CompletableFuture<Void> request;
     try {
       buffer.add("a");
       buffer.add("b");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       request = buffer.flush(); // taken at once; completes when a and b are settled
       await("the loop took the flush() request and freed its slot").atMost(WAIT)
           .until(() -> buffer.itemsInChannel() == 0);
       assertThat(fill(buffer, "x", chanSize + 5)).isEqualTo(chanSize);
       assertThat(request).isNotDone();
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -175,10 +165,10 @@ class ExactBoundTest {
   @ParameterizedTest(name = "chanSize {0}")
   @ValueSource(ints = {1, 2, 8, 16, 64})
   void aRefusedItemsSlotIsFreeWhenOnRejectRuns(int chanSize) throws Exception {
-    CountDownLatch started = new CountDownLatch(1);
+    int flushesToStart = 1;
     AtomicReference<Buffer<String>> self = new AtomicReference<>();
     List<Boolean> replaced = new CopyOnWriteArrayList<>();
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS)
         .canAdd((batch, item) -> !item.equals("big"))
         .onReject(item -> replaced.add(self.get().offer("small")))
@@ -186,14 +176,15 @@ class ExactBoundTest {
     self.set(buffer);
     try {
       buffer.add("held");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       buffer.add("big");
       assertThat(fill(buffer, "x", chanSize - 1)).isEqualTo(chanSize - 1); // full now
       assertThat(buffer.offer("y")).isFalse();
-      release.countDown();
+      stuck.release();
       await().atMost(WAIT).until(() -> replaced.size() == 1);
       assertThat(replaced).as("the replacement offered from onReject").containsExactly(true);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -227,6 +218,7 @@ class ExactBoundTest {
       assertThat(inCanAdd.await(10, TimeUnit.SECONDS)).isTrue();
       assertThat(fill(buffer, "x", chanSize + 5)).isEqualTo(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }
@@ -237,38 +229,31 @@ class ExactBoundTest {
   @ValueSource(ints = {1, 5, 16, 64})
   void racingProducersAgainstABlockedFlushGetExactlyChanSizeSlots(int chanSize)
       throws Exception {
-    CountDownLatch started = new CountDownLatch(1);
-    Buffer<String> buffer = Buffer.start(Config.builder(blocking(started)).capacity(1)
+    int flushesToStart = 1;
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1)
         .chanSize(chanSize).flushInterval(HOURS).build());
-    List<Throwable> errors = new CopyOnWriteArrayList<>();
     List<String> accepted = new CopyOnWriteArrayList<>();
     try {
       buffer.add("held");
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      stuck.awaitStarted(flushesToStart);
       CountDownLatch go = new CountDownLatch(1);
-      List<Thread> threads = new ArrayList<>();
+      Async.Producers threads = new Async.Producers();
       for (int p = 0; p < 4; p++) {
         String name = "p" + p;
-        threads.add(Thread.ofVirtual().start(() -> {
-          try {
-            go.await();
-            for (int i = 0; i < chanSize + 2; i++) {
-              if (buffer.offer(name + "-" + i)) {
-                accepted.add(name + "-" + i);
-              }
+        threads.start(name, () -> {
+          go.await();
+          for (int i = 0; i < chanSize + 2; i++) {
+            if (buffer.offer(name + "-" + i)) {
+              accepted.add(name + "-" + i);
             }
-          } catch (Throwable t) {
-            errors.add(t);
           }
-        }));
+        });
       }
       go.countDown();
-      for (Thread t : threads) {
-        assertThat(t.join(WAIT)).isTrue();
-      }
-      assertThat(errors).isEmpty();
+      threads.joinAll(WAIT);
       assertThat(accepted).hasSize(chanSize);
     } finally {
+      stuck.release();
       release.countDown();
       buffer.close();
     }

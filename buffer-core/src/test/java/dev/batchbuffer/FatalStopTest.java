@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
+import static dev.batchbuffer.TestConstants.HOURS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -25,8 +27,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FatalStopTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   final Map<String, Throwable> uncaught = new ConcurrentHashMap<>();
   final Thread.UncaughtExceptionHandler quiet = (t, e) -> uncaught.put(t.getName(), e);

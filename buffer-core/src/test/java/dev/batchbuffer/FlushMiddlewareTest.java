@@ -36,13 +36,7 @@ class FlushMiddlewareTest {
 
   /** Runs {@code flush} on a virtual thread, so the test can drive the clock meanwhile. */
   static CompletableFuture<Void> async(FlushFunc<String> flush, List<String> batch) {
-    return CompletableFuture.runAsync(() -> {
-      try {
-        flush.flush(batch);
-      } catch (Exception e) {
-        throw new java.util.concurrent.CompletionException(e);
-      }
-    }, Async.VIRTUAL);
+    return Async.run(() -> flush.flush(batch));
   }
 
   static final RetryPolicy THREE_TRIES = RetryPolicy.builder().maxAttempts(3)
@@ -120,7 +114,7 @@ class FlushMiddlewareTest {
     }
     assertThat(done).failsWithin(Duration.ofSeconds(10));
     assertThat(calls).containsExactly(List.of("a", "b", "c", "d", "e"), List.of("b", "d", "e"), List.of("e"));
-    Throwable failure = done.handle((v, e) -> e.getCause()).get();
+    Throwable failure = DispatcherContractTest.failureOf(done);
     assertThat(failure).isInstanceOf(PartialFlushException.class);
     assertThat(((PartialFlushException) failure).failedIndexes()).containsExactly(4);
   }
@@ -171,7 +165,7 @@ class FlushMiddlewareTest {
     CompletableFuture<Void> big = async(flush, java.util.Collections.nCopies(150, "x"));
     await().until(() -> time.timedWaiters() == 1);
     time.advance(Duration.ofMillis(499));
-    await().pollDelay(Duration.ofMillis(20)).until(() -> time.timedWaiters() == 1);
+    time.awaitTimedWaiters(1, Duration.ofSeconds(10)); // woken, it re-checked and waits again
     assertThat(big).isNotDone();
     time.advance(Duration.ofMillis(2));
     assertThat(big).succeedsWithin(Duration.ofSeconds(10));

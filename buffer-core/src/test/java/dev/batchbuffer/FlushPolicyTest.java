@@ -1,22 +1,25 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.RecordingFlush;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** The per-item contract: willOverflow, canAdd/onReject, append, shouldFlush. Count triggers only. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FlushPolicyTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
 
   @Test
   void countFlushHandsOverFullBatches() throws Exception {
@@ -180,30 +183,43 @@ class FlushPolicyTest {
     assertThat(ledger.flushed.batches()).containsExactly(List.of("a", "b"));
   }
 
+  /**
+   * Flushes never overlap. Each flush stays in progress until the channel behind it is full again
+   * (or the producer is done), so a buffer that could start another flush meanwhile has both the
+   * items and the time to do it, and the overlap is seen: the count of flushes in progress is
+   * raised on entry and lowered on exit, in two separate steps.
+   */
   @Test
   void batchesArriveInOrderOneAtATime() throws Exception {
-    List<List<Integer>> seen = new ArrayList<>();
-    int[] concurrent = {0};
-    int[] maxConcurrent = {0};
+    int capacity = 10;
+    int chanSize = 20;
+    RecordingFlush<Integer> seen = new RecordingFlush<>();
+    AtomicInteger inProgress = new AtomicInteger();
+    AtomicInteger maxInProgress = new AtomicInteger();
+    AtomicBoolean allAdded = new AtomicBoolean();
+    AtomicReference<Buffer<Integer>> self = new AtomicReference<>();
     FlushFunc<Integer> flush = batch -> {
-      synchronized (seen) {
-        maxConcurrent[0] = Math.max(maxConcurrent[0], ++concurrent[0]);
-      }
-      synchronized (seen) {
-        seen.add(batch);
-        concurrent[0]--;
+      maxInProgress.accumulateAndGet(inProgress.incrementAndGet(), Math::max);
+      try {
+        Buffer<Integer> buffer = java.util.Objects.requireNonNull(self.get());
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(1)).until(() -> allAdded.get()
+            || buffer.itemsInChannel() == chanSize || inProgress.get() > 1);
+        seen.flush(batch);
+      } finally {
+        inProgress.decrementAndGet();
       }
     };
-    try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(10).flushInterval(HOURS).build())) {
+    try (Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(capacity)
+        .chanSize(chanSize).flushInterval(HOURS).build())) {
+      self.set(buffer);
       for (int i = 0; i < 1000; i++) {
         buffer.add(i);
       }
+      allAdded.set(true);
     }
-    synchronized (seen) {
-      assertThat(seen.stream().flatMap(List::stream).toList())
-          .containsExactlyElementsOf(java.util.stream.IntStream.range(0, 1000).boxed().toList());
-      assertThat(maxConcurrent[0]).isEqualTo(1);
-    }
+    assertThat(seen.items())
+        .containsExactlyElementsOf(java.util.stream.IntStream.range(0, 1000).boxed().toList());
+    assertThat(maxInProgress).as("flushes in progress at once").hasValue(1);
   }
 
   private static int length(List<String> batch) {

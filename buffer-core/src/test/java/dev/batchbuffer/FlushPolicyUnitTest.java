@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -16,7 +17,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FlushPolicyUnitTest {
-  static final Duration HOURS = Duration.ofHours(1);
   static final Weigher<String> LENGTH = String::length;
 
   static List<List<String>> run(FlushPolicy<String> policy, String... items) throws Exception {

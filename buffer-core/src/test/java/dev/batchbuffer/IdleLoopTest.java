@@ -1,17 +1,13 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.batchbuffer.testing.ManualTimeSource;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,63 +20,24 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class IdleLoopTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-
-  /** A manual clock that counts the parks made on it. */
-  static final class CountingClock implements TimeSource {
-    final ManualTimeSource time = new ManualTimeSource();
-    final AtomicLong parks = new AtomicLong();
-
-    @Override
-    public long nanoTime() {
-      return time.nanoTime();
-    }
-
-    @Override
-    public void park(Object blocker) {
-      parks.incrementAndGet();
-      time.park(blocker);
-    }
-
-    @Override
-    public void parkNanos(Object blocker, long nanos) {
-      parks.incrementAndGet();
-      time.parkNanos(blocker, nanos);
-    }
-
-    @Override
-    public void parkUntil(Object blocker, long deadline) {
-      parks.incrementAndGet();
-      time.parkUntil(blocker, deadline);
-    }
-  }
-
   final CountingClock clock = new CountingClock();
   final AtomicInteger flushed = new AtomicInteger();
-  final List<Throwable> errors = new CopyOnWriteArrayList<>();
 
+  /** Producers, half on virtual and half on platform threads, add {@code each} items each at once. */
   void burst(ThrowingAdd add, int producers, int each) throws InterruptedException {
     CountDownLatch go = new CountDownLatch(1);
-    List<Thread> threads = new ArrayList<>();
+    Async.Producers threads = new Async.Producers();
     for (int p = 0; p < producers; p++) {
       String name = "p" + p;
-      Runnable body = () -> {
-        try {
-          go.await();
-          for (int i = 0; i < each; i++) {
-            add.add(name + "-" + i);
-          }
-        } catch (Throwable t) {
-          errors.add(t);
+      threads.start(name, p % 2 == 0, () -> {
+        go.await();
+        for (int i = 0; i < each; i++) {
+          add.add(name + "-" + i);
         }
-      };
-      threads.add(p % 2 == 0 ? Thread.ofVirtual().start(body) : Thread.ofPlatform().start(body));
+      });
     }
     go.countDown();
-    for (Thread t : threads) {
-      assertThat(t.join(Duration.ofSeconds(30))).isTrue();
-    }
-    assertThat(errors).isEmpty();
+    threads.joinAll(Duration.ofSeconds(30));
   }
 
   interface ThrowingAdd {

@@ -1,5 +1,7 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -17,7 +19,6 @@ import org.junit.jupiter.api.Timeout;
 
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class KeyedBufferTest {
-  static final Duration HOURS = Duration.ofHours(1);
 
   /** An item with its key: "a:1" has key "a". */
   static String keyOf(String item) {
@@ -64,22 +65,16 @@ class KeyedBufferTest {
     int each = 5_000;
     try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, calls)
         .policy(FlushPolicy.count(7)).flushInterval(Duration.ofMillis(2)).chanSize(64).start()) {
-      List<Thread> threads = new ArrayList<>();
+      Async.Producers threads = new Async.Producers();
       for (int p = 0; p < producers; p++) {
         int producer = p;
-        threads.add(Thread.ofVirtual().start(() -> {
+        threads.start("producer-" + producer, () -> {
           for (int i = 0; i < each; i++) {
-            try {
-              buffer.add("k" + (i % 10) + ":" + producer + ":" + i);
-            } catch (InterruptedException e) {
-              throw new AssertionError(e);
-            }
+            buffer.add("k" + (i % 10) + ":" + producer + ":" + i);
           }
-        }));
+        });
       }
-      for (Thread t : threads) {
-        t.join();
-      }
+      threads.joinAll(WAIT);
     }
     assertThat(calls.items()).isEqualTo(producers * each);
     // Within a key, each producer's items keep their order.
@@ -172,9 +167,10 @@ class KeyedBufferTest {
       buffer.add("a:1");
       await().until(() -> calls.calls.size() == 1 && buffer.liveKeys() == 1);
       for (int i = 0; i < 3 && buffer.liveKeys() == 1; i++) {
-        await().until(() -> time.waiters() == 1);
+        time.awaitTimedWaiters(1, WAIT); // the loop waits for the idle sweep
         time.advance(Duration.ofSeconds(10));
-        await().pollDelay(Duration.ofMillis(10)).until(() -> time.waiters() == 1);
+        // Woken by the advance, it swept what was idle and parked again: liveKeys is settled.
+        time.awaitWaiters(1, WAIT);
       }
       assertThat(buffer.liveKeys()).isZero();
     }

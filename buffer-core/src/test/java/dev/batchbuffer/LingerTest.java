@@ -1,7 +1,8 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
+
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
@@ -15,7 +16,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class LingerTest {
   static final Duration LINGER = Duration.ofSeconds(5);
-  static final Duration WAIT = Duration.ofSeconds(10);
 
   // A start near the wrap point checks that deadlines compare by difference.
   final ManualTimeSource time = new ManualTimeSource(Long.MAX_VALUE - 3_000_000_000L);
@@ -27,11 +27,14 @@ class LingerTest {
   }
 
   /**
-   * Waits until the loop has taken the first item and armed its deadline. Later items may still sit
-   * in the channel: a lingering count-only batch is not woken per item; the deadline drains them.
+   * Waits until the loop is parked for a deadline: it has taken the first item and armed the
+   * deadline, or, after an advance, it has handled the new time and parked again (an advance
+   * unregisters the threads it wakes), so a check that nothing was flushed yet cannot race it.
+   * Later items may still sit in the channel: a lingering count-only batch is not woken per item;
+   * the deadline drains them.
    */
-  void awaitArmed(Buffer<String> buffer) {
-    await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+  void awaitParked() throws Exception {
+    time.awaitTimedWaiters(1, WAIT);
   }
 
   @Test
@@ -39,8 +42,9 @@ class LingerTest {
     try (Buffer<String> buffer = start(1000)) {
       buffer.add("a");
       buffer.add("b");
-      awaitArmed(buffer);
+      awaitParked();
       time.advance(LINGER.minusNanos(1));
+      awaitParked(); // woken by the advance, it looked at the time and parked again
       assertThat(flush.batches()).isEmpty();
       time.advance(1, TimeUnit.NANOSECONDS);
       assertThat(flush.awaitBatches(1, WAIT)).containsExactly(List.of("a", "b"));
@@ -53,10 +57,11 @@ class LingerTest {
       // A long idle time before the first item must not shorten its wait.
       time.advance(Duration.ofSeconds(4));
       buffer.add("a");
-      awaitArmed(buffer);
+      awaitParked();
       time.advance(Duration.ofSeconds(4));
+      awaitParked();
       buffer.add("b"); // a later item does not move the deadline either
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+      awaitParked();
       assertThat(flush.batches()).isEmpty();
       time.advance(Duration.ofSeconds(1));
       assertThat(flush.awaitBatches(1, WAIT)).containsExactly(List.of("a", "b"));
@@ -67,14 +72,14 @@ class LingerTest {
   void deadlineRestartsAfterACountFlush() throws Exception {
     try (Buffer<String> buffer = start(2)) {
       buffer.add("a");
-      awaitArmed(buffer);
+      awaitParked();
       time.advance(Duration.ofSeconds(4));
       buffer.add("b"); // count flush at t=4s
       flush.awaitBatches(1, WAIT);
       buffer.add("c"); // a new batch: its deadline is t=4s+5s, not the old t=5s
-      awaitArmed(buffer);
+      awaitParked();
       time.advance(Duration.ofSeconds(2));
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+      awaitParked();
       assertThat(flush.batches()).hasSize(1);
       time.advance(Duration.ofSeconds(3));
       assertThat(flush.awaitBatches(2, WAIT)).containsExactly(List.of("a", "b"), List.of("c"));
@@ -85,11 +90,14 @@ class LingerTest {
   void emptyBatchIsNotFlushedOnTime() throws Exception {
     try (Buffer<String> buffer = start(1000)) {
       buffer.flush().get(); // starts the loop, which then waits for an item with no deadline
-      await().atMost(WAIT).until(() -> time.waiters() == 1);
+      time.awaitWaiters(1, WAIT);
       assertThat(time.timedWaiters()).as("an idle loop has no deadline").isZero();
       time.advance(Duration.ofMinutes(10));
+      time.awaitWaiters(1, WAIT); // woken, it found nothing to flush and parked again
+      assertThat(time.timedWaiters()).isZero();
+      assertThat(flush.batches()).isEmpty();
       buffer.add("a");
-      awaitArmed(buffer);
+      awaitParked();
       assertThat(flush.batches()).isEmpty();
     }
     assertThat(flush.batches()).containsExactly(List.of("a"));
@@ -100,7 +108,7 @@ class LingerTest {
     try (Buffer<String> buffer = start(1000)) {
       for (int round = 0; round < 5; round++) {
         buffer.add("r" + round);
-        awaitArmed(buffer);
+        awaitParked();
         time.advance(LINGER);
         flush.awaitBatches(round + 1, WAIT);
       }

@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -20,7 +21,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ListenerTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
   static final Duration LINGER = Duration.ofSeconds(5);
   final ManualTimeSource time = new ManualTimeSource();
 

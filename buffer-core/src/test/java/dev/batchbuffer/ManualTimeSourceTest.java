@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -10,9 +11,11 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+/** The manual clock of the test kit: time moves only when advanced, and who waits on it. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ManualTimeSourceTest {
 
@@ -34,21 +37,85 @@ class ManualTimeSourceTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessage("amount must be >= 0 (was -1)");
   }
 
+  /** Starts a thread that makes one park call and records the time it saw when the call returned. */
+  static Thread parkingOnce(ManualTimeSource time, AtomicLong returnedAt, Runnable park) {
+    return Thread.ofVirtual().start(() -> {
+      park.run();
+      returnedAt.set(time.nanoTime());
+    });
+  }
+
+  /**
+   * Waits until {@code waiter} is parked for a deadline, and checks that its one call has not
+   * returned: a park that returned at once would have ended the thread instead.
+   */
+  static void assertParked(ManualTimeSource time, Thread waiter, AtomicLong returnedAt)
+      throws Exception {
+    time.awaitTimedWaiters(1, WAIT);
+    await().atMost(WAIT).until(() -> waiter.getState() == Thread.State.WAITING);
+    assertThat(returnedAt).as("the park call returned").hasValue(-1);
+  }
+
   @Test
-  void timedParkReturnsOnlyOnceTheDeadlineIsReached() throws Exception {
+  void timedParkBlocksWhileTimeStandsStillAndReturnsWhenTheDeadlineIsReached() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
-    long deadline = time.nanoTime() + 1_000;
+    AtomicLong returnedAt = new AtomicLong(-1);
+    Thread waiter = parkingOnce(time, returnedAt, () -> time.parkNanos(this, 1_000));
+    assertParked(time, waiter, returnedAt);
+    time.advance(1_000, TimeUnit.NANOSECONDS);
+    assertThat(waiter.join(WAIT)).isTrue();
+    assertThat(returnedAt).hasValue(1_000);
+    assertThat(time.waiters()).isZero();
+  }
+
+  /**
+   * An advance wakes every parked thread, also one whose deadline is later: the caller re-checks
+   * and parks again (as a buffer's loop does). The woken thread stops counting as a waiter at once.
+   */
+  @Test
+  void anAdvanceShortOfTheDeadlineWakesTheWaiterToReCheck() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    AtomicLong returnedAt = new AtomicLong(-1);
+    Thread waiter = parkingOnce(time, returnedAt, () -> time.parkNanos(this, 1_000));
+    assertParked(time, waiter, returnedAt);
+    time.advance(999, TimeUnit.NANOSECONDS);
+    assertThat(time.timedWaiters()).as("woken by the advance: no longer waiting").isZero();
+    assertThat(waiter.join(WAIT)).isTrue();
+    assertThat(returnedAt).as("the time the caller re-checks against its deadline").hasValue(999);
+  }
+
+  /**
+   * After an advance, a thread it woke counts as a waiter again only once it has parked again, so
+   * {@code awaitTimedWaiters} after an advance waits for the woken thread to handle the new time.
+   */
+  @Test
+  void aThreadWokenByAnAdvanceCountsAgainOnlyOnceItParksAgain() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    CountDownLatch woke = new CountDownLatch(1);
+    CountDownLatch parkAgain = new CountDownLatch(1);
+    long deadline = 1_000;
     Thread waiter = Thread.ofVirtual().start(() -> {
+      time.parkUntil(this, deadline);
+      woke.countDown();
+      try {
+        parkAgain.await();
+      } catch (InterruptedException e) {
+        return;
+      }
       while (time.nanoTime() - deadline < 0) {
-        time.parkNanos(this, deadline - time.nanoTime());
+        time.parkUntil(this, deadline);
       }
     });
-    await().until(() -> time.timedWaiters() == 1);
-    time.advance(999, TimeUnit.NANOSECONDS);
-    await().until(() -> time.timedWaiters() == 1);
-    assertThat(waiter.isAlive()).isTrue();
-    time.advance(1, TimeUnit.NANOSECONDS);
-    waiter.join();
+    time.awaitTimedWaiters(1, WAIT);
+    time.advance(500, TimeUnit.NANOSECONDS);
+    assertThat(woke.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(time.waiters()).as("woken, not parked again yet").isZero();
+    assertThatThrownBy(() -> time.awaitTimedWaiters(1, Duration.ofMillis(20)))
+        .isInstanceOf(TimeoutException.class);
+    parkAgain.countDown();
+    time.awaitTimedWaiters(1, WAIT);
+    time.advance(500, TimeUnit.NANOSECONDS);
+    assertThat(waiter.join(WAIT)).isTrue();
     assertThat(time.waiters()).isZero();
   }
 
@@ -80,20 +147,15 @@ class ManualTimeSourceTest {
   }
 
   @Test
-  void parkUntilWaitsForAnAdvanceThatReachesTheDeadline() throws Exception {
-    ManualTimeSource time = new ManualTimeSource();
+  void parkUntilBlocksUntilAnAdvanceReachesTheDeadline() throws Exception {
+    ManualTimeSource time = new ManualTimeSource(Long.MAX_VALUE - 500); // the deadline wraps
     long deadline = time.nanoTime() + 1_000;
-    Thread parked = Thread.ofVirtual().start(() -> {
-      while (time.nanoTime() - deadline < 0) {
-        time.parkUntil(this, deadline);
-      }
-    });
-    await().until(() -> time.timedWaiters() == 1);
-    time.advance(999, TimeUnit.NANOSECONDS);
-    await().until(() -> time.timedWaiters() == 1);
-    assertThat(parked.isAlive()).isTrue();
-    time.advance(1, TimeUnit.NANOSECONDS);
-    parked.join();
+    AtomicLong returnedAt = new AtomicLong(-1);
+    Thread waiter = parkingOnce(time, returnedAt, () -> time.parkUntil(this, deadline));
+    assertParked(time, waiter, returnedAt);
+    time.advance(1_000, TimeUnit.NANOSECONDS);
+    assertThat(waiter.join(WAIT)).isTrue();
+    assertThat(returnedAt).hasValue(deadline);
   }
 
   @Test

@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -22,14 +23,17 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(RecordingLoggerFinder.Reset.class)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class PeriodicTaskTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
   static final Duration PERIOD = Duration.ofSeconds(1);
   static final Duration LINGER = Duration.ofHours(1);
   final ManualTimeSource time = new ManualTimeSource();
   final List<String> events = new CopyOnWriteArrayList<>();
 
-  void awaitParked() {
-    await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+  /**
+   * Waits until the loop is parked for its next deadline; after an advance, until it has handled
+   * the new time and parked again (an advance unregisters the threads it wakes).
+   */
+  void awaitParked() throws Exception {
+    time.awaitTimedWaiters(1, WAIT);
   }
 
   @Test
@@ -226,10 +230,12 @@ class PeriodicTaskTest {
             .flushInterval(LINGER).onFlushError((e, batch) -> {}).build(),
         Options.builder().timeSource(time).periodic(PERIOD, runs::incrementAndGet).build())) {
       buffer.add("a");
-      flush.awaitCalls(1, WAIT);
+      assertThat(flush.awaitCalls(1, WAIT)).singleElement()
+          .satisfies(call -> assertThat(call.succeeded()).isFalse());
       awaitParked();
       time.advance(PERIOD);
       await().atMost(WAIT).until(() -> runs.get() == 1);
+      assertThat(buffer.isClosed()).as("the failed flush did not stop the buffer").isFalse();
     }
   }
 

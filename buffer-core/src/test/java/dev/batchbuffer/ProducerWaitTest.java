@@ -1,7 +1,8 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
@@ -13,7 +14,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -32,26 +32,18 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ProducerWaitTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
-  static final Duration HOURS = Duration.ofHours(1);
   /** Generous for a shared two-core machine; the yield phase alone is 50 µs. */
   static final long PROMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
 
-  final CountDownLatch release = new CountDownLatch(1);
-  final RecordingFlush<String> recorder = new RecordingFlush<>();
+  final StuckFlush<String> stuck = new StuckFlush<>();
+  final RecordingFlush<String> recorder = stuck.recorder;
 
   /** A buffer whose loop is held in the flush of "held", with a full channel behind it. */
   Buffer<String> startFull(int chanSize, TimeSource time) throws InterruptedException {
-    CountDownLatch started = new CountDownLatch(1);
-    FlushFunc<String> flush = batch -> {
-      started.countDown();
-      release.await();
-      recorder.flush(batch);
-    };
-    Buffer<String> buffer = Buffer.start(Config.builder(flush).capacity(1).chanSize(chanSize)
+    Buffer<String> buffer = Buffer.start(Config.builder(stuck).capacity(1).chanSize(chanSize)
         .flushInterval(HOURS).build(), Options.<String>builder().timeSource(time).build());
     buffer.add("held");
-    assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+    stuck.awaitStarted(1);
     for (int i = 0; i < chanSize; i++) {
       assertThat(buffer.offer("fill" + i)).isTrue();
     }
@@ -101,7 +93,7 @@ class ProducerWaitTest {
       assertThat(stillInterrupted).as("interrupt status after the throw").isFalse();
       assertThat(buffer.stats().producersBlocked()).isZero();
     } finally {
-      release.countDown();
+      stuck.release();
       buffer.close();
     }
     assertThat(recorder.items()).hasSize(chanSize + 1).doesNotContain("victim");
@@ -121,14 +113,14 @@ class ProducerWaitTest {
       }
     });
     try {
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 1);
+      time.awaitTimedWaiters(1, WAIT);
       long interruptedAt = System.nanoTime();
       producer.interrupt();
       assertThat(producer.join(WAIT)).isTrue();
       assertThat(System.nanoTime() - interruptedAt).isLessThan(PROMPT_NANOS);
       assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
     } finally {
-      release.countDown();
+      stuck.release();
       buffer.close();
     }
     assertThat(recorder.items()).doesNotContain("victim");
@@ -209,7 +201,7 @@ class ProducerWaitTest {
       assertThat(buffer.offer("late", Duration.ofNanos(1))).isFalse();
       assertThat(System.nanoTime() - start).as("a 1 ns timeout").isLessThan(PROMPT_NANOS);
     } finally {
-      release.countDown();
+      stuck.release();
       buffer.close();
     }
     assertThat(recorder.items()).doesNotContain("late");
@@ -234,9 +226,10 @@ class ProducerWaitTest {
       producers.add(p % 2 == 0 ? Thread.ofVirtual().start(body) : Thread.ofPlatform().start(body));
     }
     try {
-      await().atMost(WAIT).until(() -> time.timedWaiters() == 4);
+      time.awaitTimedWaiters(4, WAIT);
       assertThat(results).isEmpty();
       time.advance(Duration.ofMillis(999));
+      time.awaitTimedWaiters(4, WAIT); // each woke, saw 1 ms left and waits again
       assertThat(results).isEmpty();
       time.advance(Duration.ofMillis(1));
       for (Thread t : producers) {
@@ -246,7 +239,7 @@ class ProducerWaitTest {
       assertThat(results).containsExactly(false, false, false, false);
       assertThat(buffer.stats().producersBlocked()).isZero();
     } finally {
-      release.countDown();
+      stuck.release();
       buffer.close();
     }
     assertThat(recorder.items()).hasSize(4).noneMatch(s -> s.startsWith("late"));

@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -21,7 +22,6 @@ import org.junit.jupiter.api.Timeout;
 /** {@link Buffer#stats()} and {@link KeyedBuffer#stats()}: every field, driven on a manual clock. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class StatsTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
   static final Duration LINGER = Duration.ofSeconds(5);
   final ManualTimeSource time = new ManualTimeSource();
 
@@ -249,6 +249,10 @@ class StatsTest {
     buffer.add(1);
     await().atMost(WAIT).until(() -> buffer.stats().state() == BufferStats.State.FAILED);
     buffer.close();
+    assertThat(buffer.stats().state()).as("still FAILED after close").isEqualTo(BufferStats.State.FAILED);
+    assertThat(buffer.stats().flushed()).isZero();
+    await().atMost(WAIT).until(() -> seen.containsKey("stats-fatal"));
+    assertThat(seen.get("stats-fatal")).isInstanceOf(OutOfMemoryError.class);
   }
 
   @Test
@@ -273,8 +277,8 @@ class StatsTest {
     buffer.add("b");
     buffer.add("c");
     CompletableFuture<CloseResult<String>> closing =
-        CompletableFuture.supplyAsync(() -> buffer.close(Duration.ofMillis(50)), Async.VIRTUAL);
-    await().atMost(WAIT).until(() -> time.timedWaiters() == 1); // close waits on the manual clock
+        Async.call(() -> buffer.close(Duration.ofMillis(50)));
+    time.awaitTimedWaiters(1, WAIT); // close waits on the manual clock (the loop is in the flush)
     time.advance(Duration.ofMillis(50));
     CloseResult<String> result = closing.get(WAIT.toSeconds(), TimeUnit.SECONDS);
     // The flush close(timeout) interrupted is handed back too: nothing reached the backend.

@@ -2,6 +2,7 @@ package dev.batchbuffer.testing;
 
 import dev.batchbuffer.TimeSource;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -47,7 +48,11 @@ public final class ManualTimeSource implements TimeSource {
 
   /**
    * Moves time forward and wakes every thread parked on this source, so each re-checks its
-   * deadline.
+   * deadline. A thread it wakes stops counting as a {@linkplain #waiters() waiter} at once and
+   * counts again only when it parks again: so after an advance, {@link #awaitTimedWaiters} and
+   * {@link #awaitWaiters} return only once the woken threads have handled the new time and parked
+   * again, and a test can check that something did <em>not</em> happen (nothing was flushed yet)
+   * without racing a thread that has not run since the advance.
    *
    * @param amount how far, not negative, at most {@code Long.MAX_VALUE} nanoseconds
    * @throws IllegalArgumentException if {@code amount} is negative or longer than that
@@ -85,7 +90,11 @@ public final class ManualTimeSource implements TimeSource {
 
   private void advanceNanos(long nanos) {
     now.addAndGet(nanos);
-    for (Thread t : parked.keySet()) {
+    // Each woken thread is unregistered before it is woken: it counts again once it parks again.
+    // (The map's iterators are weakly consistent: removing through one is safe.)
+    for (Iterator<Thread> it = parked.keySet().iterator(); it.hasNext(); ) {
+      Thread t = it.next();
+      it.remove();
       LockSupport.unpark(t);
     }
   }
@@ -93,6 +102,8 @@ public final class ManualTimeSource implements TimeSource {
   /**
    * Returns how many threads are parked on this source waiting for a deadline (a buffer loop with a
    * partial batch, a producer in a timed offer): a test waits for this before it advances time.
+   * A thread woken by an {@link #advance} is not counted until it parks again; one woken otherwise
+   * (an unpark) is counted until it runs.
    *
    * @return the number of threads in a timed wait
    */

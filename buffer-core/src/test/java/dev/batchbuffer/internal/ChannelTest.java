@@ -3,7 +3,9 @@ package dev.batchbuffer.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchbuffer.Async;
 import dev.batchbuffer.TimeSource;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -70,23 +72,17 @@ class ChannelTest {
     });
     ch.bindConsumer(consumer);
     ch.startConsumer();
-    List<Thread> threads = new ArrayList<>();
+    Async.Producers threads = new Async.Producers();
     for (int p = 0; p < producers; p++) {
       long base = (long) p << 32;
-      threads.add(Thread.ofVirtual().start(() -> {
+      threads.start("producer-" + p, () -> {
         for (long i = 0; i < each; i++) {
-          try {
-            assertThat(ch.put(base + i, 0L, false, 0)).isEqualTo(Channel.OK);
-          } catch (InterruptedException e) {
-            throw new AssertionError(e);
-          }
+          assertThat(ch.put(base + i, 0L, false, 0)).isEqualTo(Channel.OK);
         }
-      }));
+      });
     }
-    for (Thread t : threads) {
-      t.join();
-    }
-    consumer.join();
+    threads.joinAll(Duration.ofSeconds(30));
+    assertThat(consumer.join(Duration.ofSeconds(30))).as("the consumer ended").isTrue();
     assertThat(done).hasValue(1);
     long[] next = new long[producers];
     for (long e : received) {

@@ -1,8 +1,10 @@
 package dev.batchbuffer.testing;
 
+import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchbuffer.Async;
 import dev.batchbuffer.PartialFlushException;
 import java.io.IOException;
 import java.time.Duration;
@@ -16,7 +18,6 @@ import org.junit.jupiter.api.Timeout;
 /** The test kit's scripted flush function on its own. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ScriptedFlushTest {
-  static final Duration WAIT = Duration.ofSeconds(10);
 
   @Test
   void stepsRunInOrderThenTheDefaultSucceeds() throws Exception {
@@ -68,13 +69,7 @@ class ScriptedFlushTest {
   void awaitThenSucceedHoldsTheCallUntilTheGateOpens() throws Exception {
     CountDownLatch gate = new CountDownLatch(1);
     ScriptedFlush<String> flush = ScriptedFlush.<String>builder().awaitThenSucceed(gate).build();
-    CompletableFuture<Void> call = CompletableFuture.runAsync(() -> {
-      try {
-        flush.flush(List.of("a"));
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
-    }, task -> Thread.ofVirtual().start(task));
+    CompletableFuture<Void> call = Async.run(() -> flush.flush(List.of("a")));
     assertThatThrownBy(() -> flush.awaitCalls(1, Duration.ofMillis(50)))
         .isInstanceOf(AssertionError.class)
         .hasMessage("expected at least 1 calls within PT0.05S but got 0 calls () delivering 0 items");
