@@ -1,9 +1,8 @@
 package dev.batchbuffer;
 
-import static dev.batchbuffer.DispatcherContractTest.HOURS;
-import static dev.batchbuffer.DispatcherContractTest.WAIT;
+import static dev.batchbuffer.TestConstants.HOURS;
+import static dev.batchbuffer.TestConstants.WAIT;
 import static dev.batchbuffer.DispatcherContractTest.deliveryFailure;
-import static dev.batchbuffer.DispatcherContractTest.onVirtualThread;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -231,7 +230,7 @@ class BadInputTest {
         buffer.add("b");
         // Duration.toNanos() overflows here: a deadline computed from it would lie in the past.
         CompletableFuture<Boolean> offered =
-            onVirtualThread(() -> buffer.offer("c", Duration.ofSeconds(Long.MAX_VALUE)));
+            Async.call(() -> buffer.offer("c", Duration.ofSeconds(Long.MAX_VALUE)));
         await().atMost(WAIT).until(() -> buffer.stats().producersBlocked() == 1);
         assertThat(offered).isNotDone();
         release.countDown();
@@ -611,7 +610,7 @@ class BadInputTest {
       assertThat(stubbornEntered.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
       CompletableFuture<Void> c = buffer.submit("c");
       CompletableFuture<CloseResult<String>> closing =
-          onVirtualThread(() -> buffer.close(Duration.ofSeconds(1)));
+          Async.call(() -> buffer.close(Duration.ofSeconds(1)));
       assertThat(otherEntered.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue(); // [c]'s close flush
       time.awaitTimedWaiters(1, WAIT); // the closer
       time.advance(Duration.ofSeconds(1));
@@ -687,7 +686,7 @@ class BadInputTest {
       time.advance(Duration.ofSeconds(1));
       assertThat(entered.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
       CompletableFuture<CloseResult<String>> closing =
-          onVirtualThread(() -> buffer.close(Duration.ofSeconds(5)));
+          Async.call(() -> buffer.close(Duration.ofSeconds(5)));
       time.awaitTimedWaiters(1, WAIT); // the closer: the loop is stuck in the task
       time.advance(Duration.ofSeconds(5));
       assertThat(interrupted.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();

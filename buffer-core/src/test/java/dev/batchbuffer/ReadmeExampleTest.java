@@ -146,6 +146,7 @@ class ReadmeExampleTest {
 
       time.awaitTimedWaiters(1, Duration.ofSeconds(5));  // the loop armed the 1 s linger deadline
       time.advance(Duration.ofMillis(999));
+      time.awaitTimedWaiters(1, Duration.ofSeconds(5));  // it woke, looked, and parked again
       assertThat(flush.batches()).isEmpty();             // not yet
       time.advance(Duration.ofMillis(1));
       assertThat(flush.awaitBatches(1, Duration.ofSeconds(5)))
