@@ -9,8 +9,11 @@ import org.jspecify.annotations.Nullable;
  * allocated by the first record: a buffer that never flushed does not pay for them.
  */
 final class LatencyHistogram {
-  /** Values below 8 get a bucket each; above, 8 buckets per power of two up to 2^63. */
-  private static final int BUCKETS = 8 + 61 * 8;
+  /**
+   * Values below 8 get a bucket each; above, 8 buckets per power of two from 2^3 to 2^62, the last
+   * of which holds {@code Long.MAX_VALUE}.
+   */
+  static final int BUCKETS = 8 + 60 * 8;
 
   private volatile @Nullable AtomicLongArray counts;
 
@@ -33,7 +36,7 @@ final class LatencyHistogram {
     int sub = b % 8;
     long base = (8L + sub) << (e - 3);
     long width = 1L << (e - 3);
-    return base + width - 1 < 0 ? Long.MAX_VALUE : base + width - 1;
+    return base + width - 1; // the last bucket's sum wraps past 2^63 - 1 and back to it exactly
   }
 
   /** Records one duration. Single writer. */
