@@ -54,7 +54,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Seeded: {@code -Dbatchbuffer.statefulSeeds=N} runs N seeds, {@code -Dbatchbuffer.seed=S} replays
  * one; a failure prints the seed, the configuration and the operations so far.
  */
-@Timeout(value = 300, unit = TimeUnit.SECONDS)
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
 class StatefulPropertyTest {
   /** Long enough for a loaded machine; a quiescent point is normally reached in a millisecond. */
   static final Duration SETTLE = Duration.ofSeconds(20);
@@ -407,8 +407,10 @@ class StatefulPropertyTest {
 
     // ---- the driver ---------------------------------------------------------------------------
 
-    void drive() {
+    void drive() throws Exception {
       start();
+      // The periodic task starts the loop at once; it parks until the task's first period.
+      clock.manual.awaitTimedWaiters(1, SETTLE);
       quiesce("start");
       check("start");
       for (int step = 0; step < sc.steps(); step++) {
