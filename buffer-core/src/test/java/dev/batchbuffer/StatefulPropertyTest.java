@@ -789,17 +789,9 @@ class StatefulPropertyTest {
         await().pollInSameThread().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1))
             .atMost(SETTLE).until(this::quiet);
       } catch (ConditionTimeoutException e) {
-        StringBuilder dump = new StringBuilder();
-        for (Thread t : threads) {
-          dump.append("\n  ").append(t.getName()).append(' ').append(t.getState());
-          for (StackTraceElement el : t.getStackTrace()) {
-            dump.append("\n      at ").append(el);
-          }
-        }
         fail(after, List.of("no quiescent point within " + SETTLE + "; loop " + clock.loop()
             + ", " + face().stats() + ", outer running " + model.outerRunning() + ", backend "
-            + model.backendRunning() + ", timeout callers " + clock.timeoutCallersParked()
-            + dump));
+            + model.backendRunning() + ", timeout callers " + clock.timeoutCallersParked()));
       }
     }
 
@@ -862,6 +854,13 @@ class StatefulPropertyTest {
       problems.stream().limit(20).forEach(p -> m.append("\n    - ").append(p));
       m.append("\n  operations:");
       trace.forEach(line -> m.append("\n    ").append(line));
+      m.append("\n  threads:");
+      for (Thread t : threads) {
+        m.append("\n    ").append(t.getName()).append(' ').append(t.getState());
+        for (StackTraceElement el : t.getStackTrace()) {
+          m.append("\n        at ").append(el);
+        }
+      }
       throw new AssertionError(m.toString());
     }
 
