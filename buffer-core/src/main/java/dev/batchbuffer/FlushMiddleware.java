@@ -207,6 +207,7 @@ public interface FlushMiddleware<T> {
           throw new FlushTimeoutException(limit, batch.size());
         }
         Exception failure = failureOf(call);
+        keepInterrupt(interrupted, failure);
         if (failure == null) {
           return; // it finished the write as it was interrupted
         }
@@ -220,10 +221,22 @@ public interface FlushMiddleware<T> {
         throw new FlushTimeoutException(limit, batch.size(), failure);
       }
       Exception failure = failureOf(call);
+      keepInterrupt(interrupted, failure);
       if (failure != null) {
         throw failure;
       }
     };
+  }
+
+  /**
+   * Restores the caller's interrupt that {@link #timeout} consumed, unless what it throws is an
+   * {@link InterruptedException} (which reports it): a retry around it must still see the
+   * interrupt (close(timeout)'s), or it would start another attempt that nothing interrupts.
+   */
+  private static void keepInterrupt(boolean interrupted, @Nullable Exception outcome) {
+    if (interrupted && !(outcome instanceof InterruptedException)) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /**

@@ -151,23 +151,6 @@ class AdversarialRound2Test {
 
   // ---- producers racing close(timeout) ---------------------------------------------------------
 
-  /** The operations a racing producer may call. */
-  interface Target {
-    void add(Long item) throws InterruptedException;
-
-    boolean offer(Long item);
-
-    boolean offer(Long item, Duration timeout) throws InterruptedException;
-
-    CompletableFuture<Void> submit(Long item) throws InterruptedException;
-
-    CompletableFuture<Void> flush() throws InterruptedException;
-
-    CloseResult<Long> close(Duration timeout);
-
-    BufferStats stats();
-  }
-
   /** What the backend and the callbacks saw. */
   static final class Sink {
     final List<Long> delivered = Collections.synchronizedList(new ArrayList<>());
@@ -213,7 +196,7 @@ class AdversarialRound2Test {
     return item % 13 == 0;
   }
 
-  Target plain(SplittableRandom r, Sink sink, CountDownLatch closed) {
+  BufferFace<Long> plain(SplittableRandom r, Sink sink, CountDownLatch closed) {
     int maxInFlight = 1 + r.nextInt(4);
     Config<Long> config = Config.<Long>builder(batch -> sink.write(0, batch, false))
         .capacity(1 + r.nextInt(8)).chanSize(1 + r.nextInt(32))
@@ -224,25 +207,10 @@ class AdversarialRound2Test {
         .build();
     Buffer<Long> b = Buffer.start(config, Options.<Long>builder().maxInFlight(maxInFlight)
         .listener(onClosed(closed)).build());
-    return new Target() {
-      @Override public void add(Long item) throws InterruptedException { b.add(item); }
-      @Override public boolean offer(Long item) { return b.offer(item); }
-      @Override public boolean offer(Long item, Duration t) throws InterruptedException {
-        return b.offer(item, t);
-      }
-      @Override public CompletableFuture<Void> submit(Long item) throws InterruptedException {
-        return b.submit(item);
-      }
-      @Override public CompletableFuture<Void> flush() throws InterruptedException {
-        return b.flush();
-      }
-      @Override public CloseResult<Long> close(Duration t) { return b.close(t); }
-      @Override public BufferStats stats() { return b.stats(); }
-      @Override public String toString() { return "plain maxInFlight=" + maxInFlight + " " + config; }
-    };
+    return BufferFace.of(b, "plain maxInFlight=" + maxInFlight + " " + config);
   }
 
-  Target keyed(SplittableRandom r, Sink sink, CountDownLatch closed, int keys) {
+  BufferFace<Long> keyed(SplittableRandom r, Sink sink, CountDownLatch closed, int keys) {
     int maxInFlight = 1 + r.nextInt(4);
     int count = 1 + r.nextInt(6);
     KeyedBuffer<Long, Long> b = KeyedBuffer.<Long, Long>builder(item -> item % keys,
@@ -258,24 +226,8 @@ class AdversarialRound2Test {
         .onFlushError((e, batch) -> sink.failed.addAll(batch))
         .listener(onClosed(closed))
         .start();
-    return new Target() {
-      @Override public void add(Long item) throws InterruptedException { b.add(item); }
-      @Override public boolean offer(Long item) { return b.offer(item); }
-      @Override public boolean offer(Long item, Duration t) throws InterruptedException {
-        return b.offer(item, t);
-      }
-      @Override public CompletableFuture<Void> submit(Long item) throws InterruptedException {
-        return b.submit(item);
-      }
-      @Override public CompletableFuture<Void> flush() throws InterruptedException {
-        return b.flush();
-      }
-      @Override public CloseResult<Long> close(Duration t) { return b.close(t); }
-      @Override public BufferStats stats() { return b.stats(); }
-      @Override public String toString() {
-        return "keyed maxInFlight=" + maxInFlight + " count=" + count + " keys=" + keys;
-      }
-    };
+    return BufferFace.of(b,
+        "keyed maxInFlight=" + maxInFlight + " count=" + count + " keys=" + keys);
   }
 
   /**
@@ -301,7 +253,7 @@ class AdversarialRound2Test {
     Sink sink = new Sink(seed);
     CountDownLatch closed = new CountDownLatch(1);
     int keys = 1 + r.nextInt(5);
-    Target target = keyedBuffer ? keyed(r, sink, closed, keys) : plain(r, sink, closed);
+    BufferFace<Long> target = keyedBuffer ? keyed(r, sink, closed, keys) : plain(r, sink, closed);
     String where = "seed " + seed + " (-Dbatchbuffer.seed=" + seed + "), " + target;
     int producers = 1 + r.nextInt(3);
     int closeAfter = r.nextInt(400);

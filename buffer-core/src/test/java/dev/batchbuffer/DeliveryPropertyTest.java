@@ -45,23 +45,6 @@ class DeliveryPropertyTest {
     return LongStream.rangeClosed(1, Long.getLong("batchbuffer.propertySeeds", 40));
   }
 
-  /** The two kinds of buffer behind one face. */
-  interface Target {
-    CompletableFuture<Void> submit(long item) throws InterruptedException;
-
-    void add(long item) throws InterruptedException;
-
-    boolean offer(long item);
-
-    CompletableFuture<Void> flush() throws InterruptedException;
-
-    CloseResult<Long> close(Duration timeout);
-
-    void close();
-
-    BufferStats stats();
-  }
-
   /** What one seed chose, printed with a failure. */
   record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
       boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
@@ -184,7 +167,7 @@ class DeliveryPropertyTest {
         }
       }
     };
-    Target target = sc.keyed()
+    BufferFace<Long> target = sc.keyed()
         ? keyed(sc, watched, policy, onReject, onFlushError, listener)
         : plain(sc, watched, policy, onReject, onFlushError, listener);
 
@@ -298,7 +281,7 @@ class DeliveryPropertyTest {
     }
   }
 
-  private static Target plain(Scenario sc, KeyedFlushFunc<Long, Long> flush,
+  private static BufferFace<Long> plain(Scenario sc, KeyedFlushFunc<Long, Long> flush,
       FlushPolicy<Long> policy, java.util.function.Consumer<Long> onReject,
       java.util.function.BiConsumer<Exception, List<Long>> onFlushError,
       BufferListener<Object> listener) {
@@ -310,45 +293,10 @@ class DeliveryPropertyTest {
     Buffer<Long> b = Buffer.start(Config.<Long>builder(batch -> flush.flush(0L, batch))
         .policy(policy).chanSize(sc.chanSize()).flushInterval(Duration.ofMillis(2))
         .onReject(onReject).onFlushError(onFlushError).build(), options.build());
-    return new Target() {
-      @Override
-      public CompletableFuture<Void> submit(long item) throws InterruptedException {
-        return b.submit(item);
-      }
-
-      @Override
-      public void add(long item) throws InterruptedException {
-        b.add(item);
-      }
-
-      @Override
-      public boolean offer(long item) {
-        return b.offer(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> flush() throws InterruptedException {
-        return b.flush();
-      }
-
-      @Override
-      public CloseResult<Long> close(Duration timeout) {
-        return b.close(timeout);
-      }
-
-      @Override
-      public void close() {
-        b.close();
-      }
-
-      @Override
-      public BufferStats stats() {
-        return b.stats();
-      }
-    };
+    return BufferFace.of(b, sc.toString());
   }
 
-  private static Target keyed(Scenario sc, KeyedFlushFunc<Long, Long> flush,
+  private static BufferFace<Long> keyed(Scenario sc, KeyedFlushFunc<Long, Long> flush,
       FlushPolicy<Long> policy, java.util.function.Consumer<Long> onReject,
       java.util.function.BiConsumer<Exception, List<Long>> onFlushError,
       BufferListener<Object> listener) {
@@ -367,41 +315,6 @@ class DeliveryPropertyTest {
       builder.maxBufferedBytes(item -> item % 5 + 1, 40);
     }
     KeyedBuffer<Long, Long> b = builder.start();
-    return new Target() {
-      @Override
-      public CompletableFuture<Void> submit(long item) throws InterruptedException {
-        return b.submit(item);
-      }
-
-      @Override
-      public void add(long item) throws InterruptedException {
-        b.add(item);
-      }
-
-      @Override
-      public boolean offer(long item) {
-        return b.offer(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> flush() throws InterruptedException {
-        return b.flush();
-      }
-
-      @Override
-      public CloseResult<Long> close(Duration timeout) {
-        return b.close(timeout);
-      }
-
-      @Override
-      public void close() {
-        b.close();
-      }
-
-      @Override
-      public BufferStats stats() {
-        return b.stats();
-      }
-    };
+    return BufferFace.of(b, sc.toString());
   }
 }

@@ -16,8 +16,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.IntSupplier;
-import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -85,74 +83,7 @@ class HandOffStressTest {
     batches.add(batch);
   }
 
-  /** The surface the producers use, whatever the buffer's kind. */
-  interface Target extends AutoCloseable {
-    void add(String item) throws InterruptedException;
-
-    CompletableFuture<Void> submit(String item) throws InterruptedException;
-
-    boolean offer(String item, Duration timeout) throws InterruptedException;
-
-    BufferStats stats();
-
-    int itemsInChannel();
-
-    @Override
-    void close();
-
-    /** Each call of a {@code Buffer} or {@code KeyedBuffer}, which share no interface. */
-    interface Adder {
-      void add(String item) throws InterruptedException;
-    }
-
-    /** {@code submit} of either buffer. */
-    interface Submitter {
-      CompletableFuture<Void> submit(String item) throws InterruptedException;
-    }
-
-    /** {@code offer(item, timeout)} of either buffer. */
-    interface Offerer {
-      boolean offer(String item, Duration timeout) throws InterruptedException;
-    }
-
-    /** A target whose every call is the one given. */
-    static Target of(Adder add, Submitter submit, Offerer offer, Supplier<BufferStats> stats,
-        IntSupplier itemsInChannel, Runnable close) {
-      return new Target() {
-        @Override
-        public void add(String item) throws InterruptedException {
-          add.add(item);
-        }
-
-        @Override
-        public CompletableFuture<Void> submit(String item) throws InterruptedException {
-          return submit.submit(item);
-        }
-
-        @Override
-        public boolean offer(String item, Duration timeout) throws InterruptedException {
-          return offer.offer(item, timeout);
-        }
-
-        @Override
-        public BufferStats stats() {
-          return stats.get();
-        }
-
-        @Override
-        public int itemsInChannel() {
-          return itemsInChannel.getAsInt();
-        }
-
-        @Override
-        public void close() {
-          close.run();
-        }
-      };
-    }
-  }
-
-  Target start(Shape shape, int chanSize, ManualTimeSource time) {
+  BufferFace<String> start(Shape shape, int chanSize, ManualTimeSource time) {
     TimeSource clock = shape.mode() == Mode.TIMED_OFFER_ON_A_STILL_MANUAL_CLOCK ? time
         : TimeSource.system();
     Duration linger = Duration.ofMillis(1);
@@ -165,7 +96,7 @@ class HandOffStressTest {
         b = b.maxBufferedBytes(s -> 1, 8);
       }
       KeyedBuffer<String, String> k = b.start();
-      return Target.of(k::add, k::submit, k::offer, k::stats, k::itemsInChannel, k::close);
+      return BufferFace.of(k, shape.toString());
     }
     Options.Builder<String> o = Options.<String>builder().maxInFlight(shape.maxInFlight())
         .timeSource(clock);
@@ -174,8 +105,7 @@ class HandOffStressTest {
     }
     Buffer<String> buffer = Buffer.start(Config.<String>builder(this::flush).capacity(3)
         .chanSize(chanSize).flushInterval(linger).build(), o.build());
-    return Target.of(buffer::add, buffer::submit, buffer::offer, buffer::stats,
-        buffer::itemsInChannel, buffer::close);
+    return BufferFace.of(buffer, shape.toString());
   }
 
   @ParameterizedTest(name = "{0}, chanSize {1}")
@@ -183,7 +113,7 @@ class HandOffStressTest {
   void producersNeverStallAndEveryItemArrivesOnceInProducerOrder(Shape shape, int chanSize)
       throws Exception {
     ManualTimeSource time = new ManualTimeSource();
-    Target target = start(shape, chanSize, time);
+    BufferFace<String> target = start(shape, chanSize, time);
     List<Throwable> errors = new CopyOnWriteArrayList<>();
     List<CompletableFuture<Void>> futures = new CopyOnWriteArrayList<>();
     CountDownLatch go = new CountDownLatch(1);
