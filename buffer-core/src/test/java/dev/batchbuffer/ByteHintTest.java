@@ -28,12 +28,18 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ByteHintTest {
 
-  /** The batches the per-item contract makes of {@code weights}: overflow first, then full. */
+  /**
+   * The batches the per-item contract makes of {@code weights}: an oversize item is rejected (the
+   * default {@link Oversize#REJECT}), otherwise overflow first, then full.
+   */
   static List<List<Integer>> model(List<Integer> weights, int count, long maxBytes) {
     List<List<Integer>> batches = new ArrayList<>();
     List<Integer> batch = new ArrayList<>();
     long bytes = 0;
     for (int w : weights) {
+      if (w > maxBytes) {
+        continue;
+      }
       if (!batch.isEmpty() && bytes + w > maxBytes) {
         batches.add(batch);
         batch = new ArrayList<>();
@@ -55,7 +61,8 @@ class ByteHintTest {
 
   @RepeatedTest(30)
   void batchesAreThoseOfThePerItemContractWhateverTheLoopSleepsThrough() throws Exception {
-    long seed = System.nanoTime();
+    // -Dbatchbuffer.seed replays one (a failure names it); light items outweigh a 1-byte limit.
+    long seed = Long.getLong("batchbuffer.seed", System.nanoTime());
     Random random = new Random(seed);
     int count = 1 + random.nextInt(50);
     long maxBytes = 1L + random.nextInt(400);
