@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.Faults.Backend;
 import dev.batchbuffer.Faults.Call;
-import dev.batchbuffer.Faults.Face;
 import dev.batchbuffer.Faults.Fault;
 import dev.batchbuffer.Faults.Item;
 import dev.batchbuffer.Faults.Middleware;
@@ -115,7 +114,7 @@ class FaultInjectionTest {
    *
    * @return the longest latency seen, in ms
    */
-  static long healthyPhase(Face buffer, Backend backend, Outcomes out, int producer, int n)
+  static long healthyPhase(BufferFace<Item> buffer, Backend backend, Outcomes out, int producer, int n)
       throws Exception {
     backend.healthy = true;
     long worst = 0;
@@ -133,7 +132,7 @@ class FaultInjectionTest {
   }
 
   /** Closes, waits for every flush to be settled, and checks where every item went. */
-  static void closeAndCheck(Face buffer, Backend backend, Outcomes out, String context)
+  static void closeAndCheck(BufferFace<Item> buffer, Backend backend, Outcomes out, String context)
       throws Exception {
     CloseResult<Item> result = buffer.close(WAIT);
     out.undelivered(result.undelivered());
@@ -181,7 +180,7 @@ class FaultInjectionTest {
           Duration.ofMillis(2), middleware, true, false, 8);
       Backend backend = new Backend(Duration.ofMillis(1));
       Outcomes out = new Outcomes();
-      Face buffer = Faults.start(setup, backend, out);
+      BufferFace<Item> buffer = Faults.start(setup, backend, out);
       Producers producers = new Producers();
       for (int p = 0; p < 4; p++) {
         int id = p;
@@ -210,7 +209,7 @@ class FaultInjectionTest {
       throws Exception {
     Backend backend = new Backend(Duration.ZERO);
     Outcomes out = new Outcomes();
-    Face buffer = Faults.start(new Setup(keyed, 3, 2, 16, false, 0, HOURS, Middleware.RETRY, true,
+    BufferFace<Item> buffer = Faults.start(new Setup(keyed, 3, 2, 16, false, 0, HOURS, Middleware.RETRY, true,
         false, 8), backend, out);
     Item bad = new Item(0, 0, Fault.ERROR, 8);
     Item mate = new Item(0, 1, Fault.NONE, 8);
@@ -254,7 +253,7 @@ class FaultInjectionTest {
     for (Middleware middleware : List.of(Middleware.NONE, Middleware.RETRY)) {
       Backend backend = new Backend(Duration.ZERO);
       Outcomes out = new Outcomes();
-      Face buffer = Faults.start(new Setup(keyed, maxInFlight, 3, 16, false, 0, HOURS, middleware,
+      BufferFace<Item> buffer = Faults.start(new Setup(keyed, maxInFlight, 3, 16, false, 0, HOURS, middleware,
           true, false, 8), backend, out);
       List<Item> batch = List.of(new Item(0, 0, Fault.NONE, 8),
           new Item(0, 1, Fault.PARTIAL_OUT_OF_RANGE, 8), new Item(0, 2, Fault.NONE, 8));
@@ -281,7 +280,7 @@ class FaultInjectionTest {
       boolean keyed, int maxInFlight) throws Exception {
     Backend backend = new Backend(Duration.ZERO);
     Outcomes out = new Outcomes();
-    Face buffer = Faults.start(new Setup(keyed, maxInFlight, 2, 16, false, 0, HOURS,
+    BufferFace<Item> buffer = Faults.start(new Setup(keyed, maxInFlight, 2, 16, false, 0, HOURS,
         Middleware.NONE, true, false, 8), backend, out);
     List<Item> hung = List.of(new Item(0, 0, Fault.HANG, 8), new Item(0, 1, Fault.NONE, 8));
     List<Item> others = List.of(new Item(1, 0, Fault.NONE, 8), new Item(1, 1, Fault.NONE, 8));
@@ -340,7 +339,7 @@ class FaultInjectionTest {
           Middleware.RETRY, true, true, 8);
       Backend backend = new Backend(Duration.ZERO);
       Outcomes out = new Outcomes();
-      Face buffer = Faults.start(setup, backend, out);
+      BufferFace<Item> buffer = Faults.start(setup, backend, out);
       Producers producers = new Producers();
       for (int p = 0; p < 4; p++) {
         int id = p;
@@ -372,7 +371,7 @@ class FaultInjectionTest {
     Backend backend = new Backend(Duration.ZERO);
     backend.hold = new CountDownLatch(1);
     Outcomes out = new Outcomes();
-    Face buffer = Faults.start(new Setup(keyed, 1, 1, 1, false, 0, HOURS, Middleware.NONE, true,
+    BufferFace<Item> buffer = Faults.start(new Setup(keyed, 1, 1, 1, false, 0, HOURS, Middleware.NONE, true,
         true, 8), backend, out);
     Item held = new Item(0, 0, Fault.NONE, 8);
     Item filler = new Item(0, 1, Fault.NONE, 8);
@@ -427,7 +426,7 @@ class FaultInjectionTest {
     Outcomes out = new Outcomes();
     // BYTES: a bound of 10 with a 6-byte item held in a flush (off the loop, maxInFlight 2);
     // CHANNEL_SLOT: one slot, taken, behind a flush held on the loop.
-    Face buffer = Faults.start(new Setup(keyed, bytes ? 2 : 1, 1, bytes ? 64 : 1, false,
+    BufferFace<Item> buffer = Faults.start(new Setup(keyed, bytes ? 2 : 1, 1, bytes ? 64 : 1, false,
         bytes ? 10 : 0, HOURS, Middleware.NONE, true, false, 6), backend, out);
     Item held = new Item(0, 0, Fault.NONE, 6);
     CompletableFuture<Void> heldFuture = buffer.submit(held);
@@ -489,7 +488,7 @@ class FaultInjectionTest {
           Middleware.NONE, true, false, 3);
       Backend backend = new Backend(Duration.ofNanos(50_000));
       Outcomes out = new Outcomes();
-      Face buffer = Faults.start(setup, backend, out);
+      BufferFace<Item> buffer = Faults.start(setup, backend, out);
       Producers producers = new Producers();
       AtomicLong interrupted = new AtomicLong();
       for (int p = 0; p < 4; p++) {
@@ -557,7 +556,7 @@ class FaultInjectionTest {
       Backend backend = new Backend(Duration.ofMillis(2));
       Outcomes out = new Outcomes();
       long baseline = heapAfterGc();
-      Face buffer = Faults.start(setup, backend, out);
+      BufferFace<Item> buffer = Faults.start(setup, backend, out);
       AtomicLong peakHeap = new AtomicLong();
       AtomicLong peakGauges = new AtomicLong();
       AtomicBoolean flooding = new AtomicBoolean(true);

@@ -269,27 +269,8 @@ final class Faults {
     static final int KEYS = 4;
   }
 
-  /** What the tests do with either kind of buffer. */
-  interface Face {
-    void add(Item item) throws InterruptedException;
-
-    CompletableFuture<Void> submit(Item item) throws InterruptedException;
-
-    boolean offer(Item item);
-
-    boolean offer(Item item, Duration timeout) throws InterruptedException;
-
-    CompletableFuture<Void> flush() throws InterruptedException;
-
-    CloseResult<Item> close(Duration timeout);
-
-    void close();
-
-    BufferStats stats();
-  }
-
   /** Starts a buffer made as {@code setup} says, wired to {@code backend} and {@code outcomes}. */
-  static Face start(Setup setup, Backend backend, Outcomes outcomes) {
+  static BufferFace<Item> start(Setup setup, Backend backend, Outcomes outcomes) {
     FlushFunc<Item> flush = setup.middleware().wrap(backend::flush, Setup.TIMEOUT,
         setup.waitWhileOpen());
     boolean throwing = setup.throwingCallbacks();
@@ -368,7 +349,7 @@ final class Faults {
         b = b.maxBufferedBytes(Item::weight, setup.maxBufferedBytes());
       }
       KeyedBuffer<Integer, Item> k = b.start();
-      return face(k::add, k::submit, k::offer, k::offer, k::flush, k::close, k::close, k::stats);
+      return BufferFace.of(k, setup.toString());
     }
     Config<Item> config = Config.builder(flush).policy(policy).flushInterval(setup.linger())
         .chanSize(setup.chanSize())
@@ -380,81 +361,7 @@ final class Faults {
       o = o.maxBufferedBytes(Item::weight, setup.maxBufferedBytes());
     }
     Buffer<Item> b = Buffer.start(config, o.build());
-    return face(b::add, b::submit, b::offer, b::offer, b::flush, b::close, b::close, b::stats);
-  }
-
-  /** One method of either buffer each (they share no interface). */
-  interface Adds {
-    void add(Item item) throws InterruptedException;
-  }
-
-  interface Submits {
-    CompletableFuture<Void> submit(Item item) throws InterruptedException;
-  }
-
-  interface Offers {
-    boolean offer(Item item);
-  }
-
-  interface TimedOffers {
-    boolean offer(Item item, Duration timeout) throws InterruptedException;
-  }
-
-  interface Flushes {
-    CompletableFuture<Void> flush() throws InterruptedException;
-  }
-
-  interface TimedCloses {
-    CloseResult<Item> close(Duration timeout);
-  }
-
-  interface Stats {
-    BufferStats stats();
-  }
-
-  static Face face(Adds add, Submits submit, Offers offer, TimedOffers timedOffer, Flushes flush,
-      TimedCloses timedClose, Runnable close, Stats stats) {
-    return new Face() {
-      @Override
-      public void add(Item item) throws InterruptedException {
-        add.add(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> submit(Item item) throws InterruptedException {
-        return submit.submit(item);
-      }
-
-      @Override
-      public boolean offer(Item item) {
-        return offer.offer(item);
-      }
-
-      @Override
-      public boolean offer(Item item, Duration timeout) throws InterruptedException {
-        return timedOffer.offer(item, timeout);
-      }
-
-      @Override
-      public CompletableFuture<Void> flush() throws InterruptedException {
-        return flush.flush();
-      }
-
-      @Override
-      public CloseResult<Item> close(Duration timeout) {
-        return timedClose.close(timeout);
-      }
-
-      @Override
-      public void close() {
-        close.run();
-      }
-
-      @Override
-      public BufferStats stats() {
-        return stats.stats();
-      }
-    };
+    return BufferFace.of(b, setup.toString());
   }
 
   /**
@@ -623,7 +530,7 @@ final class Faults {
    *
    * @return how many calls an interrupt ended
    */
-  static int produce(Face buffer, Outcomes out, int p, int n, SplittableRandom r,
+  static int produce(BufferFace<Item> buffer, Outcomes out, int p, int n, SplittableRandom r,
       Function<SplittableRandom, Fault> faults, int bytes) {
     int interrupted = 0;
     for (int i = 0; i < n; i++) {

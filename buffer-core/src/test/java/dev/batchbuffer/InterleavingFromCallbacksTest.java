@@ -44,11 +44,11 @@ class InterleavingFromCallbacksTest {
 
   /** A call made on the buffer from inside a callback; {@code flushed} records its batches. */
   interface Call<R> {
-    R on(InterleavingTarget target, RecordingFlush<Integer> flushed) throws Exception;
+    R on(BufferFace<Integer> target, RecordingFlush<Integer> flushed) throws Exception;
   }
 
   /** A buffer after its callback made the call, and what the call returned. */
-  record Run<R>(InterleavingTarget target, RecordingFlush<Integer> flushed, R inner) {}
+  record Run<R>(BufferFace<Integer> target, RecordingFlush<Integer> flushed, R inner) {}
 
   static Stream<Arguments> sites() {
     return Stream.of(Site.values()).flatMap(site -> Stream.of(false, true)
@@ -63,13 +63,13 @@ class InterleavingFromCallbacksTest {
   static <R> Run<R> callFromInside(Site site, boolean keyed, int maxInFlight, Call<R> call)
       throws Exception {
     ManualTimeSource time = new ManualTimeSource();
-    AtomicReference<@Nullable InterleavingTarget> self = new AtomicReference<>();
+    AtomicReference<@Nullable BufferFace<Integer>> self = new AtomicReference<>();
     RecordingFlush<Integer> flushed = new RecordingFlush<>();
     CountDownLatch allAdded = new CountDownLatch(1);
     AtomicBoolean fired = new AtomicBoolean();
     CompletableFuture<R> inner = new CompletableFuture<>();
     Runnable callback = () -> {
-      InterleavingTarget target = self.get();
+      BufferFace<Integer> target = self.get();
       if (target == null || !fired.compareAndSet(false, true)) {
         return;
       }
@@ -95,7 +95,7 @@ class InterleavingFromCallbacksTest {
       }
     };
     boolean periodic = site == Site.PERIODIC_TASK_ON_THE_LOOP || site == Site.ASYNC_PERIODIC_TASK;
-    InterleavingTarget target = InterleavingTarget.start(
+    BufferFace<Integer> target = InterleavingTarget.start(
         InterleavingTarget.Shape.of(keyed, maxInFlight, 2, 8, HOURS).with(time, listener,
             periodic ? callback::run : null, site == Site.ASYNC_PERIODIC_TASK),
         flush);

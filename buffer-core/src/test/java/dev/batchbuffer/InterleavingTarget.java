@@ -1,27 +1,14 @@
 package dev.batchbuffer;
 
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The calls the interleaving checks make, on a {@link Buffer} or a {@link KeyedBuffer} (which share
- * no interface), so that each check runs unchanged on both kinds.
+ * The buffers the interleaving checks run on: a {@link Buffer} or a {@link KeyedBuffer} of a given
+ * {@link Shape}, behind one {@link BufferFace}, so that each check runs unchanged on both kinds.
  */
-interface InterleavingTarget {
-  void add(Integer item) throws InterruptedException;
-
-  boolean offer(Integer item);
-
-  CompletableFuture<Void> submit(Integer item) throws InterruptedException;
-
-  CompletableFuture<Void> flush() throws InterruptedException;
-
-  void close();
-
-  CloseResult<Integer> close(Duration timeout);
-
-  boolean isClosed();
+final class InterleavingTarget {
+  private InterleavingTarget() {}
 
   /**
    * What a target is made of besides its kind and flush function.
@@ -59,7 +46,7 @@ interface InterleavingTarget {
   }
 
   /** Starts a buffer of {@code shape} that hands each batch to {@code flush}. */
-  static InterleavingTarget start(Shape shape, FlushFunc<Integer> flush) {
+  static BufferFace<Integer> start(Shape shape, FlushFunc<Integer> flush) {
     BufferListener<Integer> listener = shape.listener();
     PeriodicTask task = shape.task();
     if (shape.keyed()) {
@@ -75,42 +62,7 @@ interface InterleavingTarget {
         b = shape.taskAsync() ? b.periodicAsync(Shape.PERIOD, task) : b.periodic(Shape.PERIOD, task);
       }
       KeyedBuffer<Integer, Integer> k = b.start();
-      return new InterleavingTarget() {
-        @Override
-        public void add(Integer item) throws InterruptedException {
-          k.add(item);
-        }
-
-        @Override
-        public boolean offer(Integer item) {
-          return k.offer(item);
-        }
-
-        @Override
-        public CompletableFuture<Void> submit(Integer item) throws InterruptedException {
-          return k.submit(item);
-        }
-
-        @Override
-        public CompletableFuture<Void> flush() throws InterruptedException {
-          return k.flush();
-        }
-
-        @Override
-        public void close() {
-          k.close();
-        }
-
-        @Override
-        public CloseResult<Integer> close(Duration timeout) {
-          return k.close(timeout);
-        }
-
-        @Override
-        public boolean isClosed() {
-          return k.isClosed();
-        }
-      };
+      return BufferFace.of(k, shape.toString());
     }
     Options.Builder<Integer> o = Options.<Integer>builder().maxInFlight(shape.maxInFlight())
         .timeSource(shape.time());
@@ -122,41 +74,6 @@ interface InterleavingTarget {
     }
     Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(shape.capacity())
         .chanSize(shape.chanSize()).flushInterval(shape.linger()).build(), o.build());
-    return new InterleavingTarget() {
-      @Override
-      public void add(Integer item) throws InterruptedException {
-        buffer.add(item);
-      }
-
-      @Override
-      public boolean offer(Integer item) {
-        return buffer.offer(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> submit(Integer item) throws InterruptedException {
-        return buffer.submit(item);
-      }
-
-      @Override
-      public CompletableFuture<Void> flush() throws InterruptedException {
-        return buffer.flush();
-      }
-
-      @Override
-      public void close() {
-        buffer.close();
-      }
-
-      @Override
-      public CloseResult<Integer> close(Duration timeout) {
-        return buffer.close(timeout);
-      }
-
-      @Override
-      public boolean isClosed() {
-        return buffer.isClosed();
-      }
-    };
+    return BufferFace.of(buffer, shape.toString());
   }
 }

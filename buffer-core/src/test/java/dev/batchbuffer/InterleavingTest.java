@@ -170,7 +170,7 @@ class InterleavingTest {
     private final Queue<Long> closeReturns = new ConcurrentLinkedQueue<>();
     private final Queue<String> violations = new ConcurrentLinkedQueue<>();
     private final String shape = getClass().getSimpleName();
-    private final InterleavingTarget target;
+    private final BufferFace<Integer> target;
 
     Scenario(boolean keyed, int maxInFlight) {
       BufferListener<Integer> listener = new BufferListener<>() {

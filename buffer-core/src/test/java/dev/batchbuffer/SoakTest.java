@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import dev.batchbuffer.Faults.Backend;
-import dev.batchbuffer.Faults.Face;
 import dev.batchbuffer.Faults.Fault;
 import dev.batchbuffer.Faults.Middleware;
 import dev.batchbuffer.Faults.Outcomes;
@@ -142,7 +141,7 @@ class SoakTest {
 
     Backend backend = new Backend(Duration.ofNanos(r.nextInt(2_000_000)));
     Outcomes out = new Outcomes();
-    Face buffer = Faults.start(setup, backend, out);
+    BufferFace<Faults.Item> buffer = Faults.start(setup, backend, out);
     Producers producers = new Producers();
     AtomicLong interrupts = new AtomicLong();
     int producerCount = 1 + r.nextInt(8);
