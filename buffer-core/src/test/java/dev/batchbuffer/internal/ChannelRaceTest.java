@@ -1,7 +1,6 @@
 package dev.batchbuffer.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchbuffer.Async;
 import dev.batchbuffer.TimeSource;
@@ -11,45 +10,16 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.RepeatedTest;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The MPSC ring on its own: bound, order per producer, no loss or duplicate, close semantics. */
+/**
+ * The MPSC ring under a real race: producers on their own threads against one consumer that polls
+ * and waits as the loop does lose nothing, duplicate nothing and keep each producer's order. Kept
+ * apart from {@link ChannelTest} (each behaviour on its own, deterministically, in milliseconds) so
+ * that the fast class can run once per mutant in the mutation profile.
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
-class ChannelTest {
-
-  @Test
-  void boundIsExactEvenWhenNotAPowerOfTwo() {
-    Channel<Integer> ch = new Channel<>(3, TimeSource.system());
-    assertThat(ch.tryOffer(1)).isEqualTo(Channel.OK);
-    assertThat(ch.tryOffer(2)).isEqualTo(Channel.OK);
-    assertThat(ch.tryOffer(3)).isEqualTo(Channel.OK);
-    assertThat(ch.tryOffer(4)).isEqualTo(Channel.FULL);
-    assertThat(ch.size()).isEqualTo(3);
-    assertThat(ch.poll()).isEqualTo(1);
-    assertThat(ch.tryOffer(4)).isEqualTo(Channel.OK);
-    assertThat(List.of(ch.poll(), ch.poll(), ch.poll())).containsExactly(2, 3, 4);
-    assertThat(ch.poll()).isNull();
-    assertThat(ch.accepted()).isEqualTo(4);
-  }
-
-  @Test
-  void closedChannelRefusesOffersAndKeepsWhatItHolds() {
-    Channel<Integer> ch = new Channel<>(4, TimeSource.system());
-    ch.tryOffer(1);
-    assertThat(ch.close()).isTrue();
-    assertThat(ch.close()).as("second close").isFalse();
-    assertThat(ch.isClosed()).isTrue();
-    assertThat(ch.tryOffer(2)).isEqualTo(Channel.CLOSED);
-    assertThat(ch.poll()).isEqualTo(1);
-    assertThat(ch.poll()).isNull();
-  }
-
-  @Test
-  void boundOutOfRangeIsRejected() {
-    assertThatThrownBy(() -> new Channel<Integer>(0, TimeSource.system()))
-        .hasMessage("bound must be in [1, 2^30] (was 0)");
-  }
+class ChannelRaceTest {
 
   @RepeatedTest(20)
   void producersRacingOneConsumerLoseNothingAndKeepTheirOrder() throws Exception {
