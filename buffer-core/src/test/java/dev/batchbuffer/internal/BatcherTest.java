@@ -213,11 +213,13 @@ class BatcherTest {
   void theBytesAnItemHoldsUnderTheMemoryBoundAreAddedToItsBatch() {
     BatchState<String> s = new BatchState<>(count(10, 4), null);
     batcher.accept(s, "a", 5, null);
+    time.advance(10, TimeUnit.NANOSECONDS);
     batcher.accept(s, "b", 3, null);
     assertThat(s.held).isEqualTo(8);
     assertThat(s.size()).isEqualTo(2);
     assertThat(batcher.bufferedItems()).isEqualTo(2);
-    assertThat(armed).containsExactly(s);
+    assertThat(armed).as("armed by its first item only").containsExactly(s);
+    assertThat(s.armedAt).isEqualTo(1_000);
     assertThat(s.deadline).isEqualTo(1_000 + LINGER);
   }
 
@@ -249,8 +251,13 @@ class BatcherTest {
         null);
     batcher.accept(byBytes, "ccc", 0, f);
     assertThat(flushes).hasSize(1);
-    batcher.accept(byBytes, "dd", 0, f);
-    assertThat(flushes).containsExactly("COUNT 2 items 0 bytes", "BYTES 2 items 5 bytes");
+    batcher.accept(byBytes, "dd", 0, f); // 5: full
+    batcher.accept(byBytes, "eeee", 0, f);
+    batcher.accept(byBytes, "ff", 0, f); // 6 would pass 5
+    batcher.accept(byBytes, "ggggg", 0, f); // 5, the most one item may weigh: alone, and full
+    assertThat(flushes).containsExactly("COUNT 2 items 0 bytes", "BYTES 2 items 5 bytes",
+        "OVERFLOW 1 items 4 bytes", "OVERFLOW 1 items 2 bytes", "BYTES 1 items 5 bytes");
+    assertThat(rejected).isEmpty();
   }
 
   // ---- the byte fast path ----

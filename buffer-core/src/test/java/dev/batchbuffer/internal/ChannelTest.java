@@ -55,13 +55,23 @@ class ChannelTest {
     long now = 1_000_000;
     final List<String> parks = new ArrayList<>();
     private final ArrayDeque<Runnable> script = new ArrayDeque<>();
+    private final ArrayDeque<Runnable> reads = new ArrayDeque<>();
 
     void onPark(Runnable action) {
       script.add(action);
     }
 
+    /** Runs {@code action} at the next reading of the time not claimed by an earlier one. */
+    void onRead(Runnable action) {
+      reads.add(action);
+    }
+
     @Override
     public long nanoTime() {
+      Runnable action = reads.poll();
+      if (action != null) {
+        action.run();
+      }
       return now;
     }
 
@@ -367,6 +377,25 @@ class ChannelTest {
   }
 
   @Test
+  void aParkedConsumerThreadIsUnparkedByTheArrivalThatReachesItsTarget() throws Exception {
+    ManualTimeSource time = new ManualTimeSource(5_000_000_000L);
+    Channel<String> ch = track(new Channel<>(4, time));
+    CompletableFuture<Integer> woken = new CompletableFuture<>();
+    Thread consumer = Thread.ofVirtual().name("consumer").unstarted(() -> {
+      while (ch.size() < 2) { // a park may end spuriously
+        ch.await(2, false, 0);
+      }
+      woken.complete(ch.size());
+    });
+    ch.bindConsumer(consumer);
+    ch.startConsumer();
+    time.awaitWaiters(1, WAIT);
+    ch.tryOffer("a");
+    ch.tryOffer("b");
+    assertThat(woken.get(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo(2);
+  }
+
+  @Test
   void aClosedChannelEndsAWaitAtOnceAndCloseEndsAWaitInProgress() {
     ScriptedClock clock = new ScriptedClock();
     Channel<String> ch = new Channel<>(8, clock);
@@ -499,6 +528,20 @@ class ChannelTest {
     Channel<String> ch = new Channel<>(1, clock);
     ch.tryOffer("a");
     assertThat(ch.put("b", 0L, true, clock.now)).isEqualTo(Channel.FULL);
+    assertThat(clock.parks).isEmpty();
+    assertThat(ch.blockedProducers()).isZero();
+    assertThat(ch.accepted()).isEqualTo(1);
+  }
+
+  @Test
+  void aTimedPutWhoseDeadlinePassesBeforeItWouldParkAnswersFullWithoutParking() throws Exception {
+    ScriptedClock clock = new ScriptedClock();
+    Channel<String> ch = new Channel<>(1, clock);
+    ch.tryOffer("a");
+    long deadline = clock.now + 1;
+    clock.onRead(() -> {}); // put's own look: 1 ns left
+    clock.onRead(() -> clock.now += 1); // by its first re-try the deadline has come
+    assertThat(ch.put("b", 0L, true, deadline)).isEqualTo(Channel.FULL);
     assertThat(clock.parks).isEmpty();
     assertThat(ch.blockedProducers()).isZero();
     assertThat(ch.accepted()).isEqualTo(1);
