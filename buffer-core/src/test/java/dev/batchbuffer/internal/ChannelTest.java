@@ -539,9 +539,19 @@ class ChannelTest {
     Channel<String> ch = new Channel<>(1, clock);
     ch.tryOffer("a");
     long deadline = clock.now + 1;
-    clock.onRead(() -> {}); // put's own look: 1 ns left
-    clock.onRead(() -> clock.now += 1); // by its first re-try the deadline has come
+    List<Integer> blockedAtEachLook = new ArrayList<>();
+    Runnable look = () -> blockedAtEachLook.add(ch.blockedProducers());
+    clock.onRead(look); // put's own look: 1 ns left
+    clock.onRead(() -> { // by its first re-try the deadline has come
+      look.run();
+      clock.now += 1;
+    });
+    for (int i = 0; i < 3; i++) {
+      clock.onRead(look);
+    }
     assertThat(ch.put("b", 0L, true, deadline)).isEqualTo(Channel.FULL);
+    assertThat(blockedAtEachLook).as("gives up at its first look past the deadline, unblocked")
+        .containsExactly(0, 0);
     assertThat(clock.parks).isEmpty();
     assertThat(ch.blockedProducers()).isZero();
     assertThat(ch.accepted()).isEqualTo(1);
