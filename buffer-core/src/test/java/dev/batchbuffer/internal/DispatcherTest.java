@@ -101,12 +101,22 @@ class DispatcherTest {
   BiConsumer<Exception, List<String>> onFlushError =
       (e, items) -> flushErrors.add(new Failure(e, List.copyOf(items)));
   @Nullable LoopThread loop;
+  @Nullable Dispatcher<String> dispatcher;
 
   /** One call of onFlushError. */
   record Failure(Exception error, List<String> items) {}
 
+  /**
+   * Ends what a failed test (or a broken dispatcher) may have left running, so that it cannot slow
+   * down the tests after it: a loop parked or spinning in the dispatcher sees the stop, a held flush
+   * is released.
+   */
   @AfterEach
-  void stopTheLoop() {
+  void stopEverything() {
+    if (dispatcher != null) {
+      dispatcher.stop(true);
+    }
+    sink.releaseAll();
     if (loop != null) {
       loop.close();
     }
@@ -204,7 +214,7 @@ class DispatcherTest {
     assertThat(stats().undelivered()).isEqualTo(2);
     assertThat(stats().failed()).isZero();
     assertThat(heard).singleElement().satisfies(i -> assertThat(i.failed()).isEqualTo(2));
-    assertThat(d.seal()).containsExactly("a", "b");
+    assertThat(seal(d)).containsExactly("a", "b");
     assertThat(memory.used()).isZero();
   }
 
@@ -264,6 +274,7 @@ class DispatcherTest {
   void flushesOfOneKeyRunOneAtATimeInBatchOrderWhileOtherKeysRunBeside() {
     Dispatcher<String> d = start(4, true);
     sink.hold("a1");
+    sink.hold("a2");
     loop().exec(() -> d.dispatch(state("a", "a1"), FlushReason.COUNT));
     loop().exec(() -> d.dispatch(state("a", "a2"), FlushReason.COUNT));
     loop().exec(() -> d.dispatch(state("a", "a3"), FlushReason.COUNT));
@@ -275,11 +286,13 @@ class DispatcherTest {
     assertThat(futures.get("a2")).isNotDone();
     assertThat(sink.calls).containsExactlyInAnyOrder("a=[a1]", "b=[b1]");
     assertThat(stats().itemsFlushing()).as("queued batches count as flushing").isEqualTo(3);
+    CompletableFuture<Void> all = loop().submit(d::awaitAll);
+    awaitParked(d, all);
     sink.release("a1");
-    sink.join("a1");
-    loop().exec(d::settleFinished);
-    sink.join("a2");
-    loop().exec(d::awaitAll);
+    sink.awaitStarted("a2");
+    assertThat(sink.overlaps).as("a2 started while a1 ran").isEmpty();
+    sink.release("a2");
+    get(all);
     assertThat(sink.calls).hasSize(4).filteredOn(c -> c.startsWith("a="))
         .containsExactly("a=[a1]", "a=[a2]", "a=[a3]");
     assertThat(sink.overlaps).isEmpty();
@@ -445,8 +458,8 @@ class DispatcherTest {
     assertThat(heard).singleElement().satisfies(i -> assertThat(i.failed()).isEqualTo(2));
     assertThat(heardErrors).singleElement().isInstanceOf(InterruptedException.class);
     assertThat(memory.used()).isZero();
-    assertThat(d.seal()).containsExactly("a", "aa");
-    assertThat(d.seal()).as("handed out once").isEmpty();
+    assertThat(seal(d)).containsExactly("a", "aa");
+    assertThat(seal(d)).as("handed out once").isEmpty();
     CompletableFuture<Void> request = new CompletableFuture<>();
     assertThat(loop().call(() -> d.complete(request, false))).isTrue();
     DeliveryException r = requestFailure(request);
@@ -486,7 +499,7 @@ class DispatcherTest {
     assertThat(sink.calls).containsExactly("a=[a1]");
     assertThat(loop().call(d::busy)).isFalse();
     loop().exec(() -> d.giveUp(List.of("z"), null, 0));
-    assertThat(d.seal()).containsExactly("a2", "a22", "a3", "z");
+    assertThat(seal(d)).containsExactly("a2", "a22", "a3", "z");
     assertThat(memory.used()).isZero();
   }
 
@@ -503,7 +516,7 @@ class DispatcherTest {
     d.stop(true);
     loop().exec(d::awaitAll); // gives up a2 at once, then settles a1 and b1 as they end
     loop().exec(() -> d.giveUp(List.of("c"), null, 0));
-    assertThat(d.seal()).containsExactly("a1", "b1", "a2", "c");
+    assertThat(seal(d)).containsExactly("a1", "b1", "a2", "c");
   }
 
   @Test
@@ -521,7 +534,7 @@ class DispatcherTest {
     assertThat(futures.get("a1")).isCompleted();
     assertThat(failure("a2")).hasMessage("close(timeout) gave up before the item was delivered");
     assertThat(sink.calls).containsExactly("a=[a1]");
-    assertThat(d.seal()).containsExactly("a2");
+    assertThat(seal(d)).containsExactly("a2");
   }
 
   @Test
@@ -570,7 +583,7 @@ class DispatcherTest {
     loop().exec(d::awaitAll);
     assertThat(interrupted).containsExactly(true);
     assertThat(failure("a1")).hasMessage("close(timeout) interrupted the item's flush and gave it up");
-    assertThat(d.seal()).containsExactly("a1");
+    assertThat(seal(d)).containsExactly("a1");
   }
 
   @Test
@@ -587,7 +600,7 @@ class DispatcherTest {
     assertThat(failure("c")).hasMessage("close(timeout) gave up before the item was delivered");
     loop().exec(d::awaitAll);
     assertThat(sink.calls).containsExactlyInAnyOrder("null=[a]", "null=[b]");
-    assertThat(d.seal()).containsExactly("a", "b", "c");
+    assertThat(seal(d)).containsExactly("a", "b", "c");
     assertThat(memory.used()).isZero();
   }
 
@@ -621,7 +634,7 @@ class DispatcherTest {
     loop().exec(() -> d.dispatch(state(null, "d"), FlushReason.COUNT));
     assertThat(failure("d")).hasMessage("the buffer stopped before the item was delivered");
     assertThat(sink.calls).containsExactlyInAnyOrder("null=[a]", "null=[b]");
-    assertThat(d.seal()).containsExactly("c", "d");
+    assertThat(seal(d)).containsExactly("c", "d");
     assertThat(memory.used()).isZero();
   }
 
@@ -634,7 +647,7 @@ class DispatcherTest {
     assertThat(failure("a")).hasMessage("close(timeout) gave up before the item was delivered");
     assertThat(stats().undelivered()).isEqualTo(2);
     assertThat(stats().flushesByReason()).containsEntry(FlushReason.CLOSE, 0L);
-    assertThat(d.seal()).containsExactly("a", "b");
+    assertThat(seal(d)).containsExactly("a", "b");
     assertThat(memory.used()).isZero();
   }
 
@@ -680,7 +693,7 @@ class DispatcherTest {
     assertThat(stats().failed()).isZero();
     assertThat(memory.used()).isZero();
     assertThat(flushErrors).isEmpty();
-    assertThat(d.seal()).containsExactly("x", "yy");
+    assertThat(seal(d)).containsExactly("x", "yy");
   }
 
   @Test
@@ -705,7 +718,7 @@ class DispatcherTest {
     assertThat(stats().failed()).isEqualTo(2);
     assertThat(stats().undelivered()).isZero();
     assertThat(memory.used()).isZero();
-    assertThat(d.seal()).isEmpty();
+    assertThat(seal(d)).isEmpty();
     CompletableFuture<Void> request = new CompletableFuture<>();
     assertThat(loop().call(() -> d.complete(request, false))).isTrue();
     DeliveryException r = requestFailure(request);
@@ -721,7 +734,7 @@ class DispatcherTest {
     loop().exec(() -> d.giveUp(List.of(), null, 5));
     assertThat(memory.used()).isZero();
     assertThat(stats().undelivered()).isZero();
-    assertThat(d.seal()).isEmpty();
+    assertThat(seal(d)).isEmpty();
   }
 
   // ---- failed flushes -------------------------------------------------------------------------
@@ -775,6 +788,19 @@ class DispatcherTest {
     assertThat(futures.get("i2")).isCompleted();
     assertThat(failure("i3").reason()).isEqualTo(DeliveryException.Reason.FAILED);
     assertThat(logged()).isEmpty();
+  }
+
+  @Test
+  void aBatchThatFillsItsArrayToTheLastSlotIsSettledWithinIt() {
+    Dispatcher<String> d = start(1, false);
+    sink.failWith("f1", new PartialFlushException(List.of(0), null));
+    loop().exec(() -> d.dispatch(fullState(null, "a", "b"), FlushReason.COUNT));
+    loop().exec(() -> d.dispatch(fullState(null, "f1", "f2"), FlushReason.COUNT));
+    assertThat(futures.get("a")).isCompleted();
+    assertThat(futures.get("b")).isCompleted();
+    assertThat(failure("f1").reason()).isEqualTo(DeliveryException.Reason.FAILED);
+    assertThat(futures.get("f2")).isCompleted();
+    assertThat(stats().flushed()).isEqualTo(3);
   }
 
   @Test
@@ -841,7 +867,7 @@ class DispatcherTest {
     sink.awaitStarted("a");
     d.stop(true);
     sink.join("a");
-    assertThat(d.seal()).isEmpty();
+    assertThat(seal(d)).isEmpty();
     loop().exec(d::awaitAll);
     assertThat(flushErrors).singleElement().satisfies(f -> {
       assertThat(f.items()).containsExactly("a");
@@ -1098,12 +1124,17 @@ class DispatcherTest {
       Objects.requireNonNull(holds.get(first), first).countDown();
     }
 
+    void releaseAll() {
+      holds.values().forEach(CountDownLatch::countDown);
+    }
+
     void failWith(String first, Throwable failure) {
       failures.put(first, failure);
     }
 
     void awaitStarted(String first) {
-      await(first + " started").atMost(WAIT).until(() -> threads.containsKey(first));
+      await(first + " started").atMost(WAIT).pollDelay(Duration.ZERO)
+          .pollInterval(Duration.ofMillis(1)).until(() -> threads.containsKey(first));
     }
 
     /** The thread the flush of {@code first} ran on, once it started. */
@@ -1223,6 +1254,7 @@ class DispatcherTest {
   Dispatcher<String> start(int maxInFlight, boolean keyed) {
     Dispatcher<String> d = new Dispatcher<>(name, time, problems, telemetry, sink, onReject,
         onFlushError, memory, maxInFlight, keyed);
+    dispatcher = d;
     loop = new LoopThread(d);
     return d;
   }
@@ -1241,8 +1273,18 @@ class DispatcherTest {
    * (taken from the gate).
    */
   BatchState<String> state(@Nullable Object key, String... items) {
+    return state(3, key, items);
+  }
+
+  /** As {@link #state(Object, String...)}, its arrays exactly as long as its items. */
+  BatchState<String> fullState(@Nullable Object key, String... items) {
+    return state(0, key, items);
+  }
+
+  /** As {@link #state(Object, String...)}, with {@code spare} unused slots after the items. */
+  BatchState<String> state(int spare, @Nullable Object key, String... items) {
     BatchState<String> s = new BatchState<>(limits(), key);
-    s.items = Arrays.copyOf(items, items.length + 3, Object[].class);
+    s.items = Arrays.copyOf(items, items.length + spare, Object[].class);
     Object[] tracked = new Object[s.items.length];
     long held = 0;
     for (int i = 0; i < items.length; i++) {
@@ -1257,6 +1299,11 @@ class DispatcherTest {
     s.held = held;
     assertThat(memory.tryAcquire(held)).isTrue();
     return s;
+  }
+
+  /** Takes the undelivered list on a thread of its own, bounded: a lock left held fails the test. */
+  static List<Object> seal(Dispatcher<String> d) {
+    return get(Async.call(d::seal));
   }
 
   BufferStats stats() {
@@ -1293,7 +1340,8 @@ class DispatcherTest {
    */
   void awaitParked(Dispatcher<String> d, CompletableFuture<?> call) {
     Thread t = loop().thread;
-    await("the loop parks in the dispatcher").atMost(WAIT).pollInterval(Duration.ofMillis(1))
+    await("the loop parks in the dispatcher").atMost(WAIT).pollDelay(Duration.ZERO)
+        .pollInterval(Duration.ofMillis(1))
         .until(() -> call.isDone() || LockSupport.getBlocker(t) == d);
     assertThat(call).as("returned instead of waiting").isNotDone();
   }
