@@ -3,6 +3,7 @@ package dev.batchbuffer;
 import static dev.batchbuffer.TestConstants.WAIT;
 import static org.awaitility.Awaitility.await;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -10,6 +11,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.awaitility.core.ConditionFactory;
 
 /**
  * What the fast per-class tests of the loop and the engine share: a recorder of every flush with
@@ -47,6 +49,11 @@ final class Fixture {
     Async.run(buffer::close).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
   }
 
+  /** An Awaitility wait of at most WAIT that looks every millisecond, from the start. */
+  static ConditionFactory soon() {
+    return await().atMost(WAIT).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1));
+  }
+
   /** Awaits {@code latch} at most WAIT; fails if it did not open. */
   static void awaitOpen(CountDownLatch latch) throws InterruptedException {
     if (!latch.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
@@ -79,7 +86,7 @@ final class Fixture {
 
     /** Waits until at least {@code n} flushes were recorded and returns them all. */
     List<String> awaitFlushes(int n) {
-      await().atMost(WAIT).until(() -> flushes.size() >= n);
+      soon().until(() -> flushes.size() >= n);
       return List.copyOf(flushes);
     }
   }

@@ -2,10 +2,10 @@ package dev.batchbuffer;
 
 import static dev.batchbuffer.Fixture.awaitOpen;
 import static dev.batchbuffer.Fixture.closeWithin;
+import static dev.batchbuffer.Fixture.soon;
 import static dev.batchbuffer.TestConstants.HOURS;
 import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import java.time.Duration;
@@ -33,6 +33,12 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class LoopTest {
   static final long START = Long.MAX_VALUE - Duration.ofSeconds(2).toNanos();
+  /** Buffer names are unique in the JVM, so a log line found is this run's. */
+  static final AtomicInteger NAMES = new AtomicInteger();
+
+  static String uniqueName(String prefix) {
+    return prefix + "-" + NAMES.incrementAndGet();
+  }
 
   final ManualTimeSource time = new ManualTimeSource(START);
   final Fixture fixture = new Fixture();
@@ -76,7 +82,7 @@ class LoopTest {
 
   /** After the loop took what was added and parked (with a deadline: its batch is partial). */
   void awaitParkedWithABatch(BufferFace<String> buffer) throws Exception {
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
     time.awaitTimedWaiters(1, WAIT);
   }
 
@@ -97,14 +103,14 @@ class LoopTest {
     assertThat(buffer.stats().oldestItemAge()).isEqualTo(Duration.ofMillis(999));
     advance(Duration.ofMillis(1)); // across the wrap of the clock
     assertThat(recorder.awaitFlushes(1)).containsExactly("TIME [a]");
-    await().atMost(WAIT).until(() -> buffer.stats().oldestItemAge().isZero());
+    soon().until(() -> buffer.stats().oldestItemAge().isZero());
   }
 
   @Test
   void statsShowTheBytesAndAgeOfThePartialBatchAndCloseFlushesAndClearsThem() throws Exception {
     Buffer<String> buffer = plain(config().policy(FlushPolicy.bytes(LoopTest::length, 100)));
     buffer.add("abcde");
-    await().atMost(WAIT).until(() -> buffer.stats().bytesWaiting() == 5);
+    soon().until(() -> buffer.stats().bytesWaiting() == 5);
     advance(Duration.ofSeconds(3));
     assertThat(buffer.stats().oldestItemAge()).isEqualTo(Duration.ofSeconds(3));
     closeWithin(buffer);
@@ -149,7 +155,7 @@ class LoopTest {
           }
         }));
     buffer.add("a");
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
     advance(Duration.ofSeconds(1));
     awaitOpen(firstRun); // the loop runs the task: what comes now waits in the channel
     CompletableFuture<Void> request = buffer.flush();
@@ -214,7 +220,7 @@ class LoopTest {
     for (int i = 1; i <= 5; i++) {
       buffer.add("x" + i);
     }
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
     assertThat(buffer.stats().itemsWaiting()).isEqualTo(6);
   }
 
@@ -261,7 +267,7 @@ class LoopTest {
     buffer.add("a");
     awaitParkedWithABatch(BufferFace.of(buffer, "plain"));
     buffer.add("boom");
-    await().atMost(WAIT).until(() -> rejected.equals(List.of("boom")));
+    soon().until(() -> rejected.equals(List.of("boom")));
   }
 
   @Test
@@ -280,7 +286,7 @@ class LoopTest {
     buffer.add("a");
     awaitParkedWithABatch(BufferFace.of(buffer, "plain"));
     buffer.add("b");
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
   }
 
   @Test
@@ -297,7 +303,7 @@ class LoopTest {
     AtomicReference<Buffer<String>> self = new AtomicReference<>();
     FlushFunc<String> flush = batch -> {
       started.countDown();
-      await().atMost(WAIT).until(() -> self.get().isClosed()); // returns once close has begun
+      soon().until(() -> self.get().isClosed()); // returns once close has begun
       recorder.flush.flush(batch);
     };
     Buffer<String> buffer = fixture.closeLater(Buffer.start(Config.builder(flush).capacity(1)
@@ -313,6 +319,7 @@ class LoopTest {
   /**
    * flush() waits, on the loop, for the flushes running on their own threads; the slots taken so
    * far (the request's own among them) must be free meanwhile, or a producer waits for nothing.
+   * The channel of 16 publishes its emptied slots every second element otherwise.
    */
   @Test
   void aProducerGetsTheSlotOfAFlushRequestWhileTheLoopWaitsForRunningFlushes() throws Exception {
@@ -325,11 +332,15 @@ class LoopTest {
       }
     };
     Buffer<String> buffer = fixture.closeLater(Buffer.start(Config.builder(flush).capacity(1)
-        .chanSize(1).flushInterval(HOURS).build(), options().maxInFlight(2).build()));
+        .chanSize(16).flushInterval(HOURS).build(), options().maxInFlight(2).build()));
     buffer.add("a");
     awaitOpen(started);
     CompletableFuture<Void> request = buffer.flush();
-    Async.run(() -> buffer.add("b")).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+    Async.run(() -> {
+      for (int i = 0; i < 16; i++) {
+        buffer.add("b" + i);
+      }
+    }).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
     assertThat(request).isNotDone();
     release.countDown();
     request.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
@@ -342,7 +353,7 @@ class LoopTest {
     Buffer<String> buffer = fixture.closeLater(Buffer.start(Config.builder(flush).capacity(1)
         .flushInterval(HOURS).build(), Options.<String>builder().timeSource(clock).build()));
     buffer.add("a");
-    await().atMost(WAIT).until(() -> buffer.stats().flushed() == 1);
+    soon().until(() -> buffer.stats().flushed() == 1);
     clock.time.awaitWaiters(1, WAIT);
     assertThat(clock.interruptedParks.get()).isZero();
   }
@@ -362,7 +373,7 @@ class LoopTest {
     buffer.add("b"); // lingers until 3.5 s
     awaitParkedWithABatch(BufferFace.of(buffer, "plain"));
     advance(Duration.ofMillis(500));
-    await().atMost(WAIT).until(() -> runs.get() == 1);
+    soon().until(() -> runs.get() == 1);
     assertThat(recorder.flushes).hasSize(1);
   }
 
@@ -372,6 +383,148 @@ class LoopTest {
     Buffer<String> buffer = plain(config(), options().periodic(HOURS, runs::incrementAndGet));
     closeWithin(buffer);
     assertThat(runs.get()).isEqualTo(1);
+  }
+
+  // ---- when the loop wakes ----------------------------------------------------------------------
+
+  /**
+   * A manual clock that keeps the deadline of the last park on it (only the loop parks on it in
+   * these tests): the manual clock wakes every parked thread when it moves, so only the deadline
+   * tells whether the loop would wake in time on a real clock.
+   */
+  static final class DeadlineClock implements TimeSource {
+    static final long UNTIMED = Long.MIN_VALUE;
+    final ManualTimeSource time = new ManualTimeSource(Duration.ofSeconds(1000).toNanos());
+    volatile long lastDeadline = UNTIMED;
+
+    @Override
+    public long nanoTime() {
+      return time.nanoTime();
+    }
+
+    @Override
+    public void park(Object blocker) {
+      lastDeadline = UNTIMED;
+      time.park(blocker);
+    }
+
+    @Override
+    public void parkNanos(Object blocker, long nanos) {
+      parkUntil(blocker, time.nanoTime() + nanos);
+    }
+
+    @Override
+    public void parkUntil(Object blocker, long deadline) {
+      lastDeadline = deadline;
+      time.parkUntil(blocker, deadline);
+    }
+
+    /** Waits until the loop parks with a deadline and returns it, relative to now. */
+    Duration awaitParkedFor() throws Exception {
+      time.awaitTimedWaiters(1, WAIT);
+      return Duration.ofNanos(lastDeadline - time.nanoTime());
+    }
+  }
+
+  @Test
+  void aKeyedLoopSleepsUntilTheEarlierOfItsFirstDeadlineAndItsNextSweep() throws Exception {
+    DeadlineClock clock = new DeadlineClock();
+    KeyedBuffer<String, String> buffer = start(keyed().timeSource(clock)
+        .flushInterval(Duration.ofSeconds(1)).keyIdleTimeout(Duration.ofSeconds(10))
+        .policy(key -> FlushPolicy.count(key.equals("a") ? 1 : 10)));
+    buffer.add("b1");
+    assertThat(clock.awaitParkedFor()).as("the linger").isEqualTo(Duration.ofSeconds(1));
+    clock.time.advance(Duration.ofSeconds(1));
+    recorder.awaitFlushes(1);
+    assertThat(clock.awaitParkedFor()).as("every key idle: the sweep")
+        .isEqualTo(Duration.ofSeconds(9));
+  }
+
+  @Test
+  void aLoopWithPeriodicTasksSleepsUntilTheEarlierOfTheLingerAndTheNextTask() throws Exception {
+    DeadlineClock clock = new DeadlineClock();
+    Buffer<String> buffer = plain(config().flushInterval(Duration.ofSeconds(1)),
+        options().timeSource(clock).periodic(Duration.ofSeconds(3), () -> { }));
+    assertThat(clock.awaitParkedFor()).as("no batch: the task").isEqualTo(Duration.ofSeconds(3));
+    buffer.add("a");
+    soon().until(() -> buffer.itemsInChannel() == 0 && clock.lastDeadline
+        == clock.time.nanoTime() + Duration.ofSeconds(1).toNanos());
+    clock.time.advance(Duration.ofMillis(2500));
+    recorder.awaitFlushes(1);
+    buffer.add("b");
+    soon().until(() -> buffer.itemsInChannel() == 0 && clock.lastDeadline
+        == clock.time.nanoTime() + Duration.ofMillis(500).toNanos());
+  }
+
+  // ---- a failing clock: the loop's own defect ---------------------------------------------------
+
+  /** A manual clock that throws on the loop thread (named after its buffer) when told to. */
+  static final class FailingClock implements TimeSource {
+    final ManualTimeSource time = new ManualTimeSource(START);
+    final String loopName;
+    final AtomicInteger failures = new AtomicInteger();
+
+    FailingClock(String loopName) {
+      this.loopName = loopName;
+    }
+
+    @Override
+    public long nanoTime() {
+      if (Thread.currentThread().getName().equals(loopName)
+          && failures.getAndUpdate(n -> n > 0 ? n - 1 : n) != 0) {
+        throw new IllegalStateException("clock failed");
+      }
+      return time.nanoTime();
+    }
+
+    @Override
+    public void park(Object blocker) {
+      time.park(blocker);
+    }
+
+    @Override
+    public void parkNanos(Object blocker, long nanos) {
+      time.parkNanos(blocker, nanos);
+    }
+
+    @Override
+    public void parkUntil(Object blocker, long deadline) {
+      time.parkUntil(blocker, deadline);
+    }
+  }
+
+  @Test
+  void aFailureOfTheLoopItselfStopsTheBufferWhichGivesUpWhatItHeld() throws Exception {
+    String name = uniqueName("loop-defect");
+    FailingClock clock = new FailingClock(name);
+    Buffer<String> buffer = plain(config().capacity(10), options().name(name).timeSource(clock)
+        .maxBufferedBytes(s -> 1L, 100));
+    buffer.add("a");
+    soon().until(() -> buffer.itemsInChannel() == 0);
+    clock.failures.set(1);
+    buffer.add("b"); // every arrival wakes the loop: it takes b, then reads the clock
+    soon().until(() -> buffer.stats().state() == BufferStats.State.FAILED);
+    CloseResult<String> result = Async.call(() -> buffer.close(HOURS))
+        .get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+    assertThat(result.undelivered()).containsExactly("a", "b");
+    assertThat(recorder.flushes).isEmpty();
+  }
+
+  @Test
+  void aLoopThatFailsAgainWhileClosingLogsThatItsItemsAreLost() throws Exception {
+    String name = uniqueName("loop-defect");
+    FailingClock clock = new FailingClock(name);
+    Buffer<String> buffer = plain(config().capacity(10), options().name(name).timeSource(clock)
+        .maxBufferedBytes(s -> 1L, 100));
+    buffer.add("a");
+    soon().until(() -> buffer.itemsInChannel() == 0);
+    clock.failures.set(-1); // for ever
+    buffer.add("b");
+    soon().dontCatchUncaughtExceptions().until(() -> RecordingLoggerFinder.LINES.stream()
+        .anyMatch(line -> line.message().equals(name + ": the loop failed while closing; items "
+            + "still in the buffer are lost")));
+    assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.FAILED);
+    assertThat(buffer.isClosed()).isTrue();
   }
 
   // ---- giving up after a fatal error ------------------------------------------------------------
@@ -389,15 +542,16 @@ class LoopTest {
     CountDownLatch running = fixture.latch();
     CountDownLatch release = fixture.latch();
     AtomicInteger runs = new AtomicInteger();
+    String name = uniqueName("loop-fatal");
     Buffer<String> buffer = plain(config().capacity(10).canAdd((b, s) -> !s.equals("y")),
-        options().name("loop-fatal").periodic(Duration.ofSeconds(1), () -> {
+        options().name(name).periodic(Duration.ofSeconds(1), () -> {
           runs.incrementAndGet();
           running.countDown();
           awaitOpen(release);
           throw new InternalError("simulated");
         }));
     buffer.add("x");
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
     advance(Duration.ofSeconds(1));
     awaitOpen(running);
     CompletableFuture<Void> y = buffer.submit("y");
@@ -421,7 +575,7 @@ class LoopTest {
     assertThat(buffer.itemsInChannel()).isZero();
     assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.FAILED);
     assertThat(RecordingLoggerFinder.LINES).anySatisfy(line -> {
-      assertThat(line.message()).startsWith("loop-fatal: a callback threw a fatal error; the "
+      assertThat(line.message()).startsWith(name + ": a callback threw a fatal error; the "
           + "buffer stopped.");
       assertThat(line.level()).isEqualTo(System.Logger.Level.ERROR);
     });
@@ -476,7 +630,7 @@ class LoopTest {
     assertThat(buffer.stats().oldestItemAge()).isEqualTo(Duration.ofMillis(400));
     advance(Duration.ofMillis(600));
     assertThat(recorder.awaitFlushes(3)).containsExactly("TIME a=[a12]", "TIME c=[c1]", "TIME b=[b1234]");
-    await().atMost(WAIT).until(() -> buffer.stats().bytesWaiting() == 0);
+    soon().until(() -> buffer.stats().bytesWaiting() == 0);
     assertThat(buffer.stats().oldestItemAge()).isZero();
   }
 
@@ -538,7 +692,7 @@ class LoopTest {
     buffer.add("b2"); // flushed: b is idle
     recorder.awaitFlushes(1);
     buffer.add("c1");
-    await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 2
+    soon().until(() -> buffer.stats().itemsWaiting() == 2
         && buffer.itemsInChannel() == 0);
     assertThat(recorder.flushes).containsExactly("COUNT b=[b1, b2]");
     assertThat(buffer.liveKeys()).isEqualTo(2);
@@ -557,7 +711,7 @@ class LoopTest {
     advance(Duration.ofMillis(1));
     buffer.add("c1");
     assertThat(recorder.awaitFlushes(1)).containsExactly("PRESSURE a=[a1, a2]");
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0);
+    soon().until(() -> buffer.itemsInChannel() == 0);
     assertThat(buffer.liveKeys()).isEqualTo(2);
     closeWithin(buffer);
     assertThat(recorder.flushes).containsExactly("PRESSURE a=[a1, a2]", "CLOSE b=[b1]",
@@ -570,7 +724,7 @@ class LoopTest {
         .policy(FlushPolicy.count(10)));
     buffer.add("a1");
     buffer.add("b1");
-    await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0
+    soon().until(() -> buffer.itemsInChannel() == 0
         && buffer.stats().itemsWaiting() == 2);
     assertThat(recorder.flushes).isEmpty();
     buffer.add("c1");
@@ -578,36 +732,14 @@ class LoopTest {
   }
 
   @Test
-  void aKeyIdleForTheTimeoutIsSweptAndALiveOrRecentOneIsKept() throws Exception {
-    KeyedBuffer<String, String> buffer = start(keyed().keyIdleTimeout(Duration.ofSeconds(10))
-        .policy(key -> FlushPolicy.count(key.equals("c") ? 2 : 1)));
-    BufferFace<String> face = BufferFace.of(buffer, "keyed");
-    buffer.add("a1");
-    buffer.add("c1"); // stays live
-    awaitParkedWithABatch(face);
-    advance(Duration.ofSeconds(5));
-    buffer.add("b1");
-    recorder.awaitFlushes(2);
-    awaitParkedWithABatch(face);
-    assertThat(buffer.liveKeys()).isEqualTo(3);
-    advance(Duration.ofSeconds(5)); // a idle exactly 10 s, b 5 s
-    time.awaitTimedWaiters(1, WAIT);
-    assertThat(buffer.liveKeys()).isEqualTo(2);
-    advance(Duration.ofSeconds(5));
-    time.awaitTimedWaiters(1, WAIT);
-    assertThat(buffer.liveKeys()).isEqualTo(1);
-    closeWithin(buffer);
-    assertThat(buffer.liveKeys()).isZero();
-  }
-
-  @Test
   void anItemWhoseKeyFunctionFailsIsRejectedWithTheReason() throws Exception {
+    String name = uniqueName("loop-keyfail");
     KeyedBuffer<String, String> buffer = start(KeyedBuffer.<String, String>builder(s -> {
       if (s.startsWith("!")) {
         throw new IllegalArgumentException("no key");
       }
       return s.substring(0, 1);
-    }, recorder.keyed).timeSource(time).name("loop-keyfail").flushInterval(HOURS)
+    }, recorder.keyed).timeSource(time).name(name).flushInterval(HOURS)
         .onReject(rejected::add));
     CompletableFuture<Void> bad = buffer.submit("!x");
     assertThat(failure(bad)).hasMessage("the key or policy function failed on the item: "
@@ -615,7 +747,7 @@ class LoopTest {
         .satisfies(e -> assertThat(e.reason()).isEqualTo(DeliveryException.Reason.REJECTED));
     assertThat(rejected).containsExactly("!x");
     assertThat(RecordingLoggerFinder.LINES).anySatisfy(line -> assertThat(line.message())
-        .startsWith("loop-keyfail: the key or policy function failed; the item is handed to "
+        .startsWith(name + ": the key or policy function failed; the item is handed to "
             + "onReject"));
     assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.RUNNING);
   }
@@ -627,11 +759,12 @@ class LoopTest {
     }, recorder.keyed).timeSource(time).flushInterval(HOURS).onReject(rejected::add));
     buffer.add("x");
     // The loop thread ends by rethrowing the error it caught: not this test's failure.
-    await().dontCatchUncaughtExceptions().atMost(WAIT)
+    soon().dontCatchUncaughtExceptions()
         .until(() -> buffer.stats().state() == BufferStats.State.FAILED);
     assertThat(rejected).containsExactly("x");
   }
 
+  /** The channel of 16 publishes its emptied slots every second element otherwise. */
   @Test
   void theKeyFunctionMayBlockWithoutHoldingTheItemsSlot() throws Exception {
     CountDownLatch inside = fixture.latch();
@@ -642,11 +775,80 @@ class LoopTest {
         awaitUninterruptibly(release);
       }
       return s.substring(0, 1);
-    }, recorder.keyed).timeSource(time).flushInterval(HOURS).chanSize(1));
+    }, recorder.keyed).timeSource(time).flushInterval(HOURS).chanSize(16));
     buffer.add("slow");
     awaitOpen(inside);
-    assertThat(buffer.offer("x")).isTrue();
+    for (int i = 0; i < 16; i++) {
+      assertThat(buffer.offer("x" + i)).as("offer %s", i).isTrue();
+    }
     release.countDown();
+  }
+
+  @Test
+  void theBytesOfAKeyedBufferCountEveryItemOfEveryBatch() throws Exception {
+    KeyedBuffer<String, String> buffer = start(keyed()
+        .policy(FlushPolicy.bytes(LoopTest::length, 100)));
+    buffer.add("a1");
+    buffer.add("a22");
+    buffer.add("b1");
+    soon().until(() -> buffer.stats().bytesWaiting() == 7);
+    buffer.flush().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+    assertThat(buffer.stats().bytesWaiting()).isZero();
+  }
+
+  /**
+   * The idle sweep runs one timeout after the buffer started, then every half timeout from the
+   * last sweep; a key is dropped at the first sweep that finds it idle for the timeout. Here the
+   * clock starts at 0 and the key is used at 3 s: sweeps at 12 s and 17 s, none at 14 s.
+   */
+  @Test
+  void idleKeysAreSweptEveryHalfTimeoutFromOneTimeoutAfterTheStart() throws Exception {
+    ManualTimeSource clock = new ManualTimeSource();
+    List<String> policies = new CopyOnWriteArrayList<>();
+    KeyedBuffer<String, String> buffer = start(keyed().timeSource(clock)
+        .keyIdleTimeout(Duration.ofSeconds(10)).policy(key -> {
+          policies.add(key);
+          return FlushPolicy.count(1);
+        }));
+    clock.advance(Duration.ofSeconds(3));
+    buffer.add("a1");
+    recorder.awaitFlushes(1);
+    clock.awaitTimedWaiters(1, WAIT);
+    for (int at : new int[] {9, 12, 14}) {
+      clock.advance(Duration.ofSeconds(at).minusNanos(clock.nanoTime()));
+      clock.awaitTimedWaiters(1, WAIT);
+      assertThat(buffer.liveKeys()).as("at %s s", at).isEqualTo(1);
+    }
+    clock.advance(Duration.ofSeconds(3));
+    soon().until(() -> buffer.liveKeys() == 0);
+    assertThat(policies).containsExactly("a");
+  }
+
+  /** Keys used at 0 s and 4 s, a live one, and a sweep at 10 s: only the first is dropped. */
+  @Test
+  void aSweepDropsTheKeysIdleForTheTimeoutAndKeepsTheRecentAndTheLive() throws Exception {
+    ManualTimeSource clock = new ManualTimeSource();
+    List<String> policies = new CopyOnWriteArrayList<>();
+    KeyedBuffer<String, String> buffer = start(keyed().timeSource(clock)
+        .keyIdleTimeout(Duration.ofSeconds(10)).policy(key -> {
+          policies.add(key);
+          return FlushPolicy.count(key.equals("c") ? 2 : 1);
+        }));
+    buffer.add("a1");
+    buffer.add("c1"); // stays live
+    recorder.awaitFlushes(1);
+    clock.awaitTimedWaiters(1, WAIT);
+    clock.advance(Duration.ofSeconds(4));
+    buffer.add("b1");
+    recorder.awaitFlushes(2);
+    clock.awaitTimedWaiters(1, WAIT);
+    clock.advance(Duration.ofSeconds(6)); // a idle exactly 10 s, b 6 s
+    clock.awaitTimedWaiters(1, WAIT);
+    assertThat(buffer.liveKeys()).isEqualTo(2);
+    buffer.add("b2");
+    buffer.add("a2");
+    recorder.awaitFlushes(4);
+    assertThat(policies).containsExactly("a", "c", "b", "a");
   }
 
   /** For a key function, which may not throw InterruptedException. */
