@@ -520,7 +520,7 @@ class LoopTest {
     soon().until(() -> buffer.itemsInChannel() == 0);
     clock.failures.set(-1); // for ever
     buffer.add("b");
-    soon().dontCatchUncaughtExceptions().until(() -> RecordingLoggerFinder.LINES.stream()
+    soon().until(() -> RecordingLoggerFinder.LINES.stream()
         .anyMatch(line -> line.message().equals(name + ": the loop failed while closing; items "
             + "still in the buffer are lost")));
     assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.FAILED);
@@ -758,9 +758,7 @@ class LoopTest {
       throw new InternalError("simulated");
     }, recorder.keyed).timeSource(time).flushInterval(HOURS).onReject(rejected::add));
     buffer.add("x");
-    // The loop thread ends by rethrowing the error it caught: not this test's failure.
-    soon().dontCatchUncaughtExceptions()
-        .until(() -> buffer.stats().state() == BufferStats.State.FAILED);
+    soon().until(() -> buffer.stats().state() == BufferStats.State.FAILED);
     assertThat(rejected).containsExactly("x");
   }
 
