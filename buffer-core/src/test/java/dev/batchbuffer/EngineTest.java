@@ -142,6 +142,7 @@ class EngineTest {
   void closeParksUntilTheLastFlushReturnedAndTheListenerHearsTheEnd() throws Exception {
     Buffer<String> buffer = full();
     assertThat(buffer.stats().state()).isEqualTo(BufferStats.State.RUNNING);
+    assertThat(buffer.isClosed()).isFalse();
     assertThat(buffer.itemsInChannel()).isEqualTo(1);
     Call<Boolean> close = run(() -> buffer.close());
     close.awaitParked();
@@ -295,6 +296,7 @@ class EngineTest {
   @Test
   void everyWayInThrowsOnceClosedNamingTheBufferAndCountsTheRefusals() throws Exception {
     Buffer<String> buffer = start(config(), options());
+    buffer.add("a");
     closeWithin(buffer);
     String closed = name + " is closed";
     assertThatThrownBy(() -> buffer.add("a")).hasMessage(closed);
@@ -304,7 +306,7 @@ class EngineTest {
     assertThatThrownBy(buffer::flush).hasMessage(closed);
     BufferStats stats = buffer.stats();
     assertThat(stats.refused()).isEqualTo(5);
-    assertThat(stats.accepted()).isZero();
+    assertThat(stats.accepted()).as("a refused flush() is no item").isEqualTo(1);
     assertThat(buffer.name()).isEqualTo(name);
   }
 
@@ -346,6 +348,8 @@ class EngineTest {
     assertThatThrownBy(() -> buffer.offer("neg")).isInstanceOf(IllegalArgumentException.class)
         .hasMessage("the weigher returned -1 for neg (must be >= 0; Oversize.FAIL_FAST): not added");
     assertThat(buffer.offer("")).isTrue();
+    assertThatThrownBy(() -> buffer.offer("12345678901", Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalArgumentException.class);
     assertThat(buffer.offer("1234567890", Duration.ofSeconds(1))).isTrue();
     buffer.flush().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
     assertThat(recorder.flushes).containsExactly("BYTES [, 1234567890]");
@@ -405,9 +409,14 @@ class EngineTest {
     assertThat(offer.get()).isTrue();
   }
 
+  /** Not even one whose wait was interrupted: the stats are read only after it. */
   @Test
   void flushWaitsForASlotAndIsNotCountedAsAnItem() throws Exception {
     Buffer<String> buffer = full();
+    Call<CompletableFuture<Void>> interrupted = call(buffer::flush);
+    time.awaitWaiters(1, WAIT);
+    interrupted.thread().interrupt();
+    assertThatThrownBy(interrupted::get).cause().isInstanceOf(InterruptedException.class);
     Call<CompletableFuture<Void>> request = call(buffer::flush);
     time.awaitWaiters(1, WAIT);
     release.countDown();
@@ -458,6 +467,79 @@ class EngineTest {
     release.countDown();
     add.get();
     assertThat(events).containsExactly("blocked " + name, "unblocked " + name + " after PT3S");
+    assertThat(recorder.awaitFlushes(3)).containsExactly("COUNT [stuck]", "COUNT [queued]",
+        "COUNT [x]");
+  }
+
+  @Test
+  void underAFailFastLimitAFullChannelRefusesWithoutWaiting() throws Exception {
+    Buffer<String> buffer = full(config().policy(FlushPolicy.<String>bytes(
+        s -> s.startsWith("stuck") ? 5 : 1, 5).onOversize(Oversize.FAIL_FAST)), options());
+    assertThat(buffer.offer("x")).isFalse();
+    assertThat(buffer.offer("x", Duration.ZERO)).isFalse();
+  }
+
+  @Test
+  void theBuffersOwnThreadIsRefusedAWaitForBytesOrForASlotUnderAMemoryBound() throws Exception {
+    List<Throwable> thrown = new CopyOnWriteArrayList<>();
+    AtomicReference<Buffer<String>> self = new AtomicReference<>();
+    FlushFunc<String> adding = batch -> {
+      if (batch.contains("a")) {
+        assertThat(self.get().offer("filler")).isTrue(); // the channel of one is full now
+        for (Async.Action action : List.<Async.Action>of(() -> self.get().add("x"),
+            () -> self.get().offer("heavy", Duration.ofSeconds(1)))) {
+          try {
+            action.run();
+          } catch (IllegalStateException e) {
+            thrown.add(e);
+          }
+        }
+      }
+    };
+    Buffer<String> buffer = start(Config.builder(adding).capacity(1).chanSize(1)
+        .flushInterval(HOURS), options().maxBufferedBytes(s -> s.equals("heavy") ? 10L : 1L, 10));
+    self.set(buffer);
+    buffer.add("a");
+    soon().until(() -> thrown.size() == 2);
+    assertThat(thrown).allSatisfy(e -> assertThat(e).hasMessageStartingWith(name
+        + ": the buffer is full and this is one of its own threads"));
+  }
+
+  @Test
+  void aFatalErrorOfTheByteHintWeigherStopsAdmissionBeforeTheItem() throws Exception {
+    Buffer<String> buffer = start(Config.builder(flush).chanSize(10).flushInterval(HOURS)
+        .policy(FlushPolicy.bytes(s -> {
+          if (s.equals("boom")) {
+            throw new InternalError("simulated");
+          }
+          return s.length();
+        }, 10)), options());
+    assertThatThrownBy(() -> buffer.add("boom")).isInstanceOf(IllegalStateException.class)
+        .hasMessage(name + " stopped on a fatal error");
+    assertThat(buffer.stats().accepted()).isZero();
+  }
+
+  @Test
+  void anAsynchronousPeriodicTaskRunsOnABufferThread() throws Exception {
+    CompletableFuture<String> ranOn = new CompletableFuture<>();
+    start(config(), options().periodicAsync(Duration.ofSeconds(1),
+        () -> ranOn.complete(Thread.currentThread().getName())));
+    time.awaitTimedWaiters(1, WAIT);
+    time.advance(Duration.ofSeconds(1));
+    assertThat(ranOn.get(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo(name + "-periodic");
+  }
+
+  @Test
+  void aProducerInterruptedWhileWaitingForASlotGivesItsBytesBack() throws Exception {
+    Buffer<String> buffer = full(config(),
+        options().maxBufferedBytes(s -> s.equals("big") ? 10L : 1L, 10));
+    Call<Boolean> add = run(() -> buffer.add("x")); // has its bytes, waits for a slot
+    time.awaitWaiters(1, WAIT);
+    add.thread().interrupt();
+    assertThatThrownBy(add::get).cause().isInstanceOf(InterruptedException.class);
+    release.countDown();
+    soon().until(() -> buffer.stats().flushed() == 2);
+    assertThat(buffer.offer("big")).as("the whole bound is free again").isTrue();
   }
 
   @Test
