@@ -61,8 +61,8 @@ public final class RecordingLoggerFinder extends System.LoggerFinder {
     }
   }
 
-  /** Lines whose message contains {@code text}. */
-  static List<Line> linesContaining(String text) {
+  /** Lines whose message contains {@code text}. Public for the tests of other packages. */
+  public static List<Line> linesContaining(String text) {
     return LINES.stream().filter(l -> l.message().contains(text)).toList();
   }
 }

@@ -6,6 +6,7 @@ import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BiPredicate;
 import java.util.function.Consumer;
@@ -91,10 +92,7 @@ public final class Batcher<T> {
    * unusual (a throw, a negative or oversize weight): the general path weighs again and reports it.
    */
   private boolean acceptByWeight(BatchState<T> s, T item) {
-    Weigher<? super T> weigher = s.weigher;
-    if (weigher == null) {
-      return false;
-    }
+    Weigher<? super T> weigher = Objects.requireNonNull(s.weigher); // bytesOnly: it has one
     channel.releaseSlots(); // the weigher is user code and may block
     long w;
     try {
