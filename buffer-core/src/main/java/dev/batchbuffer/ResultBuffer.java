@@ -170,7 +170,7 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
       try {
         flush.flush(batch, results);
       } catch (Throwable t) {
-        results.discard();
+        results.discard(t);
         throw t;
       }
       PartialFlushException failed = results.commit();
@@ -190,13 +190,14 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
         stage = Objects.requireNonNull(flush.flush(batch, results),
             "the asynchronous flush function returned null instead of a stage");
       } catch (Throwable t) {
-        results.discard();
+        results.discard(t);
         throw t;
       }
       CompletableFuture<@Nullable Void> done = new CompletableFuture<>();
       stage.whenComplete((ignored, t) -> {
         if (t != null) {
-          results.discard();
+          results.discard(t instanceof CompletionException && t.getCause() != null
+              ? t.getCause() : t);
           done.completeExceptionally(t instanceof CompletionException && t.getCause() != null
               ? t.getCause() : t);
           return;
@@ -210,7 +211,7 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
       });
       var unused = done.whenComplete((ignored, t) -> { // close(timeout) cancelled it: cancel the write
         if (done.isCancelled()) {
-          results.discard();
+          results.discard(null);
           try {
             stage.toCompletableFuture().cancel(true);
           } catch (UnsupportedOperationException e) {

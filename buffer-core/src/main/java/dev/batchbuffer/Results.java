@@ -146,8 +146,18 @@ public final class Results<R> {
     return failed.isEmpty() ? null : new PartialFlushException(failed, first);
   }
 
-  /** Discards the answers: the call failed as a whole. Later answers are refused. */
-  synchronized void discard() {
+  /**
+   * Discards the answers: the call failed as a whole, or was given up. Later answers are refused.
+   *
+   * @param cause why the call failed, which becomes the latest failure of each of its items (one
+   *     answered with success by an earlier call keeps it); null when close(timeout) gave it up
+   */
+  synchronized void discard(@Nullable Throwable cause) {
     done = true;
+    if (cause != null) {
+      for (int position : positions) {
+        answers.fail(position, cause);
+      }
+    }
   }
 }

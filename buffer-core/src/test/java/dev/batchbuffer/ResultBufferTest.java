@@ -219,6 +219,34 @@ class ResultBufferTest {
   }
 
   @Test
+  void aFailedItemsCauseIsItsLatestFailureEvenWhenALaterCallThrewAsAWhole() throws Exception {
+    ManualTimeSource clock = new ManualTimeSource();
+    AtomicInteger attempts = new AtomicInteger();
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builder((batch, r) -> {
+      if (attempts.incrementAndGet() == 1) {
+        r.succeed(0, "a@1");
+        r.fail(1, new IllegalStateException("b throttled"));
+        return;
+      }
+      throw new java.io.IOException("connection reset on the retry");
+    }).config(c -> c.capacity(2).flushInterval(HOURS))
+        .options(Options.builder().timeSource(clock).build())
+        .middleware(FlushMiddleware.retry(RetryPolicy.builder().maxAttempts(2)
+            .backoff(Duration.ofMillis(1), Duration.ofMillis(1)).jitter(0).build(), clock))
+        .start();
+    CompletableFuture<String> a = buffer.submit("a");
+    CompletableFuture<String> b = buffer.submit("b");
+    await().atMost(WAIT).until(() -> attempts.get() == 1);
+    clock.awaitTimedWaiters(1, WAIT); // the retry's backoff
+    clock.advance(Duration.ofMillis(1));
+    assertThat(value(a)).isEqualTo("a@1");
+    assertThat(failure(b).getCause()).isInstanceOf(java.io.IOException.class)
+        .hasMessage("connection reset on the retry");
+    buffer.close();
+    assertIdentity(buffer.stats());
+  }
+
+  @Test
   void anObjectSubmittedTwiceGetsAnAnswerPerSubmissionEvenThroughARetry() throws Exception {
     ManualTimeSource clock = new ManualTimeSource();
     String same = new String("same");
