@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
@@ -203,5 +204,323 @@ class ResultBufferAdversarialTest {
         TimeUnit.MILLISECONDS)).isInstanceOf(IllegalStateException.class);
     assertThat(failure(a).reason()).isEqualTo(DeliveryException.Reason.UNDELIVERED);
     assertIdentity(buffer.stats());
+  }
+
+  // ---- close, flush and submit from the buffer's own callbacks ------------------------------
+
+  @Test
+  void closeFlushAndSubmitFromInsideTheResultFlushFunctionNeitherHangNorLoseAnAnswer()
+      throws Exception {
+    for (int maxInFlight : new int[] {1, 2}) {
+      AtomicReference<@Nullable ResultBuffer<String, String>> self = new AtomicReference<>();
+      List<CompletableFuture<?>> inner = new CopyOnWriteArrayList<>();
+      List<Throwable> afterClose = new CopyOnWriteArrayList<>();
+      ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builder((batch, r) -> {
+        ResultBuffer<String, String> b = Objects.requireNonNull(self.get());
+        if (batch.contains("outer")) {
+          inner.add(b.submit("inner"));
+          inner.add(b.flush());
+          b.close(); // returns at once on the buffer's own thread
+          try {
+            var unused = b.submit("late");
+            afterClose.add(new AssertionError("accepted after close()"));
+          } catch (IllegalStateException e) {
+            afterClose.add(e);
+          }
+        }
+        List<String> out = new ArrayList<>();
+        for (String s : batch) {
+          out.add("answer-" + s);
+        }
+        r.succeedAll(out);
+      }).config(c -> c.capacity(1).flushInterval(HOURS))
+          .options(Options.builder().maxInFlight(maxInFlight).build()).start();
+      self.set(buffer);
+      CompletableFuture<String> outer = buffer.submit("outer");
+      assertThat(value(outer)).isEqualTo("answer-outer");
+      buffer.close();
+      assertThat(inner).hasSize(2);
+      assertThat(value(inner.get(0))).as("maxInFlight %d", maxInFlight).isEqualTo("answer-inner");
+      assertThat(value(inner.get(1))).isNull();
+      assertThat(afterClose).singleElement().isInstanceOf(IllegalStateException.class);
+      assertThat(buffer.stats().flushed()).isEqualTo(2);
+      assertIdentity(buffer.stats());
+    }
+  }
+
+  @Test
+  void onFlushErrorAndTheListenerMayResubmitFlushAndCloseWithEveryFutureAnswered()
+      throws Exception {
+    AtomicReference<@Nullable ResultBuffer<String, String>> self = new AtomicReference<>();
+    List<CompletableFuture<?>> fromCallbacks = new CopyOnWriteArrayList<>();
+    CountDownLatch errorHandled = new CountDownLatch(1);
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builder((batch, r) -> {
+      for (int i = 0; i < batch.size(); i++) {
+        if (batch.get(i).startsWith("bad")) {
+          r.fail(i, new IllegalArgumentException(batch.get(i)));
+        } else {
+          r.succeed(i, "ok-" + batch.get(i));
+        }
+      }
+    }).config(c -> c.capacity(2).flushInterval(HOURS).onFlushError((e, items) -> {
+      ResultBuffer<String, String> b = Objects.requireNonNull(self.get());
+      try {
+        for (String item : items) {
+          fromCallbacks.add(b.submit("retried-" + item.substring(3)));
+        }
+      } catch (InterruptedException ex) {
+        Thread.currentThread().interrupt();
+      }
+      b.close(); // on the loop: returns at once, the resubmitted items still drain
+      errorHandled.countDown();
+    })).options(Options.<String>builder().listener(new BufferListener<String>() {
+      @Override
+      public void flushed(FlushInfo info) {
+        try {
+          fromCallbacks.add(Objects.requireNonNull(self.get()).flush());
+        } catch (InterruptedException | IllegalStateException e) {
+          fromCallbacks.add(CompletableFuture.failedFuture(e));
+        }
+      }
+    }).build()).start();
+    self.set(buffer);
+    CompletableFuture<String> good = buffer.submit("good");
+    CompletableFuture<String> bad = buffer.submit("bad1");
+    assertThat(value(good)).isEqualTo("ok-good");
+    assertThat(failure(bad).getCause()).hasMessage("bad1");
+    // futures complete before onFlushError runs: wait for it, or close() here would refuse its add
+    assertThat(errorHandled.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+    buffer.close();
+    assertThat(buffer.isClosed()).isTrue();
+    CompletableFuture<?> resubmitted = fromCallbacks.stream()
+        .filter(f -> f.isDone() && !f.isCompletedExceptionally() && "ok-retried-1".equals(f.join()))
+        .findFirst().orElseThrow(() -> new AssertionError(fromCallbacks.stream()
+            .map(f -> f.handle((v, t) -> v + "/" + t).join()).toList()));
+    assertThat(resubmitted.join()).isEqualTo("ok-retried-1");
+    for (CompletableFuture<?> f : fromCallbacks) {
+      assertThat(f).as("every future from a callback is settled").isDone();
+    }
+    assertIdentity(buffer.stats());
+  }
+
+  @Test
+  void anAsyncWriteCompleteWhenReturnedMayCloseTheBufferFromItsCallbackOnTheLoop()
+      throws Exception {
+    AtomicReference<@Nullable ResultBuffer<String, String>> self = new AtomicReference<>();
+    List<String> callbackThreads = new CopyOnWriteArrayList<>();
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builderAsync(
+        (batch, r) -> CompletableFuture.completedFuture(null).thenRun(() -> {
+          callbackThreads.add(Thread.currentThread().getName());
+          r.succeedAll(batch);
+          Objects.requireNonNull(self.get()).close(); // on the loop thread: returns at once
+        })).config(c -> c.capacity(2).flushInterval(HOURS))
+        .options(Options.builder().name("sync-stage").build()).start();
+    self.set(buffer);
+    CompletableFuture<String> a = buffer.submit("a");
+    CompletableFuture<String> b = buffer.submit("b");
+    assertThat(value(a)).isEqualTo("a");
+    assertThat(value(b)).isEqualTo("b");
+    buffer.close();
+    assertThat(callbackThreads).containsExactly("sync-stage");
+    assertIdentity(buffer.stats());
+  }
+
+  @Test
+  void alreadyCompletedStagesSettleEveryBatchOfEveryKey() throws Exception {
+    for (int maxInFlight : new int[] {1, 3}) {
+      ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builderAsync(
+          (batch, r) -> {
+            List<String> out = new ArrayList<>();
+            for (String s : batch) {
+              out.add(s.toUpperCase(java.util.Locale.ROOT));
+            }
+            r.succeedAll(out);
+            return CompletableFuture.completedFuture(null);
+          }).<Character>keyed(s -> s.charAt(0), k -> k.policy(FlushPolicy.count(2))
+          .flushInterval(HOURS).maxInFlight(maxInFlight)).start();
+      List<CompletableFuture<String>> futures = new ArrayList<>();
+      for (int i = 0; i < 60; i++) {
+        futures.add(buffer.submit((char) ('a' + i % 4) + "x" + i));
+      }
+      buffer.flush().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      for (int i = 0; i < 60; i++) {
+        assertThat(value(futures.get(i))).as("maxInFlight %d", maxInFlight)
+            .isEqualTo((char) ('A' + i % 4) + "X" + i);
+      }
+      buffer.close();
+      assertThat(buffer.stats().flushed()).isEqualTo(60);
+      assertIdentity(buffer.stats());
+    }
+  }
+
+  @Test
+  void closeWithATimeoutFromTheCallbackOfTheBuffersOwnWriteReturnsAndHandsTheWriteBack()
+      throws Exception {
+    ManualTimeSource clock = new ManualTimeSource();
+    AtomicReference<@Nullable ResultBuffer<String, String>> self = new AtomicReference<>();
+    CompletableFuture<@Nullable Void> sdk = new CompletableFuture<>();
+    CompletableFuture<CloseResult<String>> closedInCallback = new CompletableFuture<>();
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builderAsync(
+        (batch, r) -> sdk.thenRun(() -> closedInCallback.complete(
+            Objects.requireNonNull(self.get()).close(Duration.ofSeconds(1)))))
+        .config(c -> c.capacity(1).flushInterval(HOURS))
+        .options(Options.builder().timeSource(clock).build()).start();
+    self.set(buffer);
+    CompletableFuture<String> a = buffer.submit("a");
+    await().atMost(WAIT).until(() -> buffer.stats().itemsFlushing() == 1);
+    CompletableFuture<Void> sdkThread = Async.run(() -> sdk.complete(null));
+    clock.awaitTimedWaiters(1, WAIT); // the callback's close waits for its own write
+    clock.advance(Duration.ofSeconds(1));
+    CloseResult<String> result = Objects.requireNonNull(value(closedInCallback));
+    assertThat(result.undelivered()).containsExactly("a");
+    assertThat(failure(a).reason()).isEqualTo(DeliveryException.Reason.UNDELIVERED);
+    value(sdkThread);
+    assertIdentity(buffer.stats());
+  }
+
+  // ---- answers raced, kept, null ------------------------------------------------------------
+
+  @Test
+  void answersRacedFromManyThreadsLetExactlyOneWinPerItem() throws Exception {
+    int items = 40;
+    int racers = 4;
+    List<Throwable> unexpected = new CopyOnWriteArrayList<>();
+    String[] winners = new String[items];
+    ResultBuffer<Integer, String> buffer = ResultBuffer.<Integer, String>builderAsync(
+        (batch, r) -> CompletableFuture.runAsync(() -> {
+          CountDownLatch go = new CountDownLatch(1);
+          List<Thread> threads = new ArrayList<>();
+          for (int t = 0; t < racers; t++) {
+            int racer = t;
+            threads.add(Thread.ofVirtual().start(() -> {
+              try {
+                go.await();
+                for (int i = 0; i < batch.size(); i++) {
+                  try {
+                    if (racer % 2 == 0) {
+                      r.succeed(i, "racer" + racer);
+                    } else {
+                      r.fail(i, new IllegalStateException("racer" + racer));
+                    }
+                    synchronized (winners) {
+                      int item = batch.get(i);
+                      if (winners[item] != null) {
+                        unexpected.add(new AssertionError("two winners for item " + item));
+                      }
+                      winners[item] = "racer" + racer;
+                    }
+                  } catch (IllegalStateException refused) {
+                    if (!String.valueOf(refused.getMessage()).contains("already answered")) {
+                      unexpected.add(refused);
+                    }
+                  }
+                }
+              } catch (Throwable e) {
+                unexpected.add(e);
+              }
+            }));
+          }
+          go.countDown();
+          for (Thread thread : threads) {
+            try {
+              thread.join();
+            } catch (InterruptedException e) {
+              unexpected.add(e);
+            }
+          }
+        }, Async.VIRTUAL)).config(c -> c.capacity(8).flushInterval(HOURS))
+        .options(Options.builder().maxInFlight(2).build()).start();
+    List<CompletableFuture<String>> futures = new ArrayList<>();
+    for (int i = 0; i < items; i++) {
+      futures.add(buffer.submit(i));
+    }
+    buffer.close();
+    assertThat(unexpected).isEmpty();
+    for (int i = 0; i < items; i++) {
+      String winner = Objects.requireNonNull(winners[i], "no winner for item " + i);
+      CompletableFuture<String> f = futures.get(i);
+      if (Integer.parseInt(winner.substring(5)) % 2 == 0) {
+        assertThat(value(f)).isEqualTo(winner);
+      } else {
+        assertThat(failure(f).getCause()).hasMessage(winner);
+      }
+    }
+    assertIdentity(buffer.stats());
+  }
+
+  @Test
+  void anAnswerRacingItsStagesCompletionEitherCountsOrIsRefused() throws Exception {
+    int items = 200;
+    boolean[] accepted = new boolean[items];
+    List<Throwable> unexpected = new CopyOnWriteArrayList<>();
+    ResultBuffer<Integer, String> buffer = ResultBuffer.<Integer, String>builderAsync(
+        (batch, r) -> {
+          int item = batch.get(0);
+          CompletableFuture<@Nullable Void> stage = new CompletableFuture<>();
+          CountDownLatch go = new CountDownLatch(1);
+          Thread.ofVirtual().start(() -> {
+            try {
+              go.await();
+              r.succeed(0, "v" + item);
+              synchronized (accepted) {
+                accepted[item] = true;
+              }
+            } catch (IllegalStateException refused) {
+              if (!String.valueOf(refused.getMessage()).contains("has ended")) {
+                unexpected.add(refused);
+              }
+            } catch (Throwable e) {
+              unexpected.add(e);
+            }
+          });
+          Thread.ofVirtual().start(() -> {
+            go.countDown();
+            stage.complete(null);
+          });
+          return stage;
+        }).config(c -> c.capacity(1).flushInterval(HOURS))
+        .options(Options.builder().maxInFlight(4).build()).start();
+    List<CompletableFuture<String>> futures = new ArrayList<>();
+    for (int i = 0; i < items; i++) {
+      futures.add(buffer.submit(i));
+    }
+    buffer.close();
+    await().atMost(WAIT).until(() -> futures.stream().allMatch(CompletableFuture::isDone));
+    assertThat(unexpected).isEmpty();
+    for (int i = 0; i < items; i++) {
+      boolean counted;
+      synchronized (accepted) {
+        counted = accepted[i];
+      }
+      if (counted) {
+        assertThat(value(futures.get(i))).isEqualTo("v" + i);
+      } else {
+        assertThat(failure(futures.get(i)).getCause()).isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("without answering item 0");
+      }
+    }
+    assertIdentity(buffer.stats());
+  }
+
+  @Test
+  @SuppressWarnings("NullAway") // R has no @Nullable bound; a caller without NullAway answers null
+  void nullAnswersCompleteTheirFuturesWithNull() throws Exception {
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builder((batch, r) -> {
+      if (batch.size() == 1) {
+        r.succeed(0, null);
+      } else {
+        r.succeedAll(java.util.Arrays.asList(null, "b!"));
+      }
+    }).config(c -> c.capacity(2).flushInterval(HOURS)).start();
+    CompletableFuture<String> a = buffer.submit("a");
+    CompletableFuture<String> b = buffer.submit("b");
+    CompletableFuture<String> c = buffer.submit("c");
+    buffer.close();
+    assertThat(value(a)).isNull();
+    assertThat(a.isCompletedExceptionally()).isFalse();
+    assertThat(value(b)).isEqualTo("b!");
+    assertThat(value(c)).isNull();
+    assertThat(c.isCompletedExceptionally()).isFalse();
+    assertThat(buffer.stats().flushed()).isEqualTo(3);
   }
 }
