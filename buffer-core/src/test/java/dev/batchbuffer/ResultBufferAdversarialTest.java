@@ -10,9 +10,11 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -522,5 +524,198 @@ class ResultBufferAdversarialTest {
     assertThat(value(c)).isNull();
     assertThat(c.isCompletedExceptionally()).isFalse();
     assertThat(buffer.stats().flushed()).isEqualTo(3);
+  }
+
+  // ---- every setting at once; callbacks that throw ------------------------------------------
+
+  /**
+   * Answers "ok-" + item, except: an item whose number is a multiple of 5 fails on its first
+   * attempt, one that is a multiple of 11 always fails, and a call holding a multiple of 23 on its
+   * first attempt throws as a whole.
+   */
+  private static ResultFlushFunc<String, String> flaky(Map<String, AtomicInteger> attempts) {
+    return (batch, r) -> {
+      boolean wholeCallFails = false;
+      int[] attempt = new int[batch.size()];
+      for (int i = 0; i < batch.size(); i++) {
+        attempt[i] = attempts.computeIfAbsent(batch.get(i), x -> new AtomicInteger())
+            .incrementAndGet();
+        wholeCallFails |= number(batch.get(i)) % 23 == 0 && attempt[i] == 1;
+      }
+      if (wholeCallFails) {
+        throw new IOException("connection reset");
+      }
+      for (int i = 0; i < batch.size(); i++) {
+        int n = number(batch.get(i));
+        if (n % 11 == 0 || (n % 5 == 0 && attempt[i] == 1)) {
+          r.fail(i, new IllegalStateException("entry " + batch.get(i) + " refused"));
+        } else {
+          r.succeed(i, "ok-" + batch.get(i));
+        }
+      }
+    };
+  }
+
+  private static int number(String item) {
+    return Integer.parseInt(item.substring(item.indexOf('-') + 1));
+  }
+
+  @SuppressWarnings("unchecked")
+  private static FlushMiddleware<String>[] resilience() {
+    TimeSource system = TimeSource.system();
+    return (FlushMiddleware<String>[]) new FlushMiddleware<?>[] {
+        FlushMiddleware.<String>retry(RetryPolicy.builder().maxAttempts(3)
+            .backoff(Duration.ofMillis(1), Duration.ofMillis(1)).jitter(0).build(), system),
+        FlushMiddleware.<String>circuitBreaker(1000, Duration.ofMillis(1), false, system),
+        FlushMiddleware.<String>timeout(Duration.ofMinutes(1), system)};
+  }
+
+  @Test
+  void everySettingAtOnceSettlesEachItemOnceWithItsOwnAnswerOrFailure() throws Exception {
+    for (boolean keyed : new boolean[] {false, true}) {
+      Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
+      List<String> dead = new CopyOnWriteArrayList<>();
+      List<String> refused = new CopyOnWriteArrayList<>();
+      // 200 bytes: more than the partial batches of three keys can hold (3 x 9 items of at most 5
+      // bytes), or producers would wait for the hour-long linger; less than they hold together
+      // with three flushes in flight, so producers do wait for flushes to settle.
+      Weigher<String> bytes = String::length;
+      ResultBuffer.Builder<String, String> b = ResultBuffer.builder(flaky(attempts))
+          .middleware(resilience());
+      if (keyed) {
+        b.<Character>keyed(s -> s.charAt(0), k -> k
+            .policy(Presets.sqsSendMessageBatch(bytes)).flushInterval(HOURS).maxInFlight(3)
+            .maxBufferedBytes(bytes, 200).onReject(refused::add)
+            .onFlushError((e, items) -> dead.addAll(items)));
+      } else {
+        b.config(c -> c.policy(Presets.sqsSendMessageBatch(bytes)).flushInterval(HOURS)
+            .canAdd((batch, item) -> !item.startsWith("n")).onReject(refused::add)
+            .onFlushError((e, items) -> dead.addAll(items)))
+            .options(Options.<String>builder().maxInFlight(3).maxBufferedBytes(bytes, 200)
+                .build());
+      }
+      ResultBuffer<String, String> buffer = b.start();
+      List<String> items = new ArrayList<>();
+      List<CompletableFuture<String>> futures = new ArrayList<>();
+      for (int i = 1; i <= 300; i++) {
+        String item = (char) ('a' + i % 3) + "-" + i;
+        if (!keyed && i % 17 == 0) {
+          item = "n-" + i; // refused by canAdd
+        }
+        items.add(item);
+        futures.add(buffer.submit(item));
+      }
+      buffer.close();
+      int failed = 0;
+      int rejected = 0;
+      for (int i = 0; i < items.size(); i++) {
+        String item = items.get(i);
+        CompletableFuture<String> f = futures.get(i);
+        int n = number(item);
+        if (item.startsWith("n")) {
+          assertThat(failure(f).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
+          rejected++;
+        } else if (n % 11 == 0) {
+          DeliveryException e = failure(f);
+          assertThat(e.reason()).as("keyed %s, %s", keyed, item)
+              .isEqualTo(DeliveryException.Reason.FAILED);
+          assertThat(e.getCause()).hasMessage("entry " + item + " refused");
+          failed++;
+        } else {
+          assertThat(value(f)).as("keyed %s", keyed).isEqualTo("ok-" + item);
+        }
+      }
+      assertThat(dead).as("onFlushError gets exactly the failed items").hasSize(failed);
+      assertThat(refused).hasSize(rejected);
+      BufferStats stats = buffer.stats();
+      assertThat(stats.failed()).isEqualTo(failed);
+      assertThat(stats.rejected()).isEqualTo(rejected);
+      assertThat(stats.flushed()).isEqualTo(items.size() - failed - rejected);
+      assertIdentity(stats);
+    }
+  }
+
+  @Test
+  void callbacksThatThrowLeaveNoFutureUnsettled() throws Exception {
+    ManualTimeSource clock = new ManualTimeSource();
+    AtomicInteger periodicRuns = new AtomicInteger();
+    BufferListener<String> throwing = new BufferListener<>() {
+      @Override
+      public void flushed(FlushInfo info) {
+        throw new IllegalStateException("listener: flushed");
+      }
+
+      @Override
+      public void flushFailed(FlushInfo info, Throwable error) {
+        throw new IllegalStateException("listener: flushFailed");
+      }
+
+      @Override
+      public void rejected(String buffer, String item) {
+        throw new IllegalStateException("listener: rejected");
+      }
+    };
+    Weigher<String> policyWeigher = item -> {
+      if (item.equals("boom-policy-weight")) {
+        throw new IllegalStateException("policy weigher");
+      }
+      return item.length();
+    };
+    ResultBuffer<String, String> buffer = ResultBuffer.<String, String>builder((batch, r) -> {
+      for (int i = 0; i < batch.size(); i++) {
+        if (batch.get(i).startsWith("bad")) {
+          r.fail(i, new IllegalArgumentException(batch.get(i)));
+        } else {
+          r.succeed(i, "ok-" + batch.get(i));
+        }
+      }
+    }).config(c -> c.policy(FlushPolicy.<String>bytes(policyWeigher, 1000))
+        .flushInterval(HOURS).canAdd((batch, item) -> {
+          if (item.equals("boom-canAdd")) {
+            throw new IllegalStateException("canAdd");
+          }
+          return !item.equals("no");
+        }).onReject(item -> {
+          throw new IllegalStateException("onReject");
+        }).onFlushError((e, items) -> {
+          throw new IllegalStateException("onFlushError");
+        })).options(Options.<String>builder().timeSource(clock).listener(throwing)
+        .maxBufferedBytes(item -> {
+          if (item.equals("boom-memory-weight")) {
+            throw new IllegalStateException("memory weigher");
+          }
+          return 1;
+        }, 1000)
+        .periodic(Duration.ofSeconds(1), () -> {
+          periodicRuns.incrementAndGet();
+          throw new IllegalStateException("periodic");
+        }).build()).start();
+    List<String> items = List.of("a", "no", "bad1", "boom-canAdd", "boom-policy-weight", "b");
+    List<CompletableFuture<String>> futures = new ArrayList<>();
+    for (String item : items) {
+      futures.add(buffer.submit(item));
+    }
+    assertThat(Async.outcome(() -> {
+      var unused = buffer.submit("boom-memory-weight");
+    }).get(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+        .as("the memory weigher runs on the producer: its failure goes to the caller")
+        .isInstanceOf(IllegalStateException.class).hasMessage("memory weigher");
+    clock.awaitTimedWaiters(1, WAIT);
+    clock.advance(Duration.ofSeconds(1));
+    await().atMost(WAIT).until(() -> periodicRuns.get() >= 1);
+    CompletableFuture<Void> flushed = buffer.flush();
+    assertThat(failure(flushed).reason()).isEqualTo(DeliveryException.Reason.FAILED);
+    assertThat(value(futures.get(0))).isEqualTo("ok-a");
+    assertThat(failure(futures.get(1)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
+    assertThat(failure(futures.get(2)).getCause()).hasMessage("bad1");
+    assertThat(failure(futures.get(3)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
+    assertThat(failure(futures.get(4)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
+    assertThat(value(futures.get(5))).isEqualTo("ok-b");
+    buffer.close();
+    BufferStats stats = buffer.stats();
+    assertThat(stats.accepted()).isEqualTo(items.size());
+    assertThat(stats.rejected()).isEqualTo(3);
+    assertThat(stats.failed()).isEqualTo(1);
+    assertIdentity(stats);
   }
 }
