@@ -124,6 +124,9 @@ public final class Results<R> {
    *     null if every item succeeded
    */
   synchronized @Nullable PartialFlushException commit() {
+    if (done) { // discarded (the call failed, or close(timeout) gave it up): nothing takes effect
+      return null;
+    }
     done = true;
     List<Integer> failed = new ArrayList<>();
     Exception first = null;

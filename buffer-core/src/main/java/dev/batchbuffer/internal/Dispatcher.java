@@ -439,7 +439,9 @@ public final class Dispatcher<T> {
     }
     if (maxInFlight == 1 && async == null) {
       Job<T> job = inline;
-      if (job == null) {
+      // A result buffer's flush gets a job of its own: a call a timeout abandoned may still look
+      // up its answers through the job it ran for, and must not find the next flush's.
+      if (job == null || answered) {
         job = new Job<>(this);
         inline = job;
       }
