@@ -2,6 +2,7 @@ package dev.batchbuffer;
 
 import java.util.List;
 import java.util.concurrent.CompletionStage;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Starts writing one batch and answers each item when the write completes: the asynchronous form of
@@ -16,11 +17,16 @@ import java.util.concurrent.CompletionStage;
  * unanswered when it completes normally fails with an {@link IllegalStateException}. When
  * {@code close(timeout)} gives up on the write, the buffer cancels the stage.
  *
+ * <p>The SDK's callback threads are not the buffer's: a callback of the buffer's own write must not
+ * wait for the buffer (an unbounded {@code close()}, a {@code submit} that must wait for room, a
+ * join of {@code flush()}), since the write ends only after the callback returns. Use
+ * {@code close(Duration)} there, or hand the call to another thread.
+ *
  * @param <T> the item type
  * @param <R> the type of an item's answer
  */
 @FunctionalInterface
-public interface AsyncResultFlushFunc<T, R> {
+public interface AsyncResultFlushFunc<T, R extends @Nullable Object> {
   /**
    * Starts writing {@code batch}.
    *

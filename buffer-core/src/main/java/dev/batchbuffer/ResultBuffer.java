@@ -30,9 +30,9 @@ import org.jspecify.annotations.Nullable;
  * complete their futures. Failed items also reach {@code onFlushError}, as in a {@link Buffer}.
  *
  * @param <T> the item type
- * @param <R> the type of an item's answer
+ * @param <R> the type of an item's answer; may be a nullable type (a lookup's "not found")
  */
-public final class ResultBuffer<T, R> implements AutoCloseable {
+public final class ResultBuffer<T, R extends @Nullable Object> implements AutoCloseable {
   private final Engine<T> engine;
   private final Object owner;
 
@@ -50,7 +50,8 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
    * @return a builder with the defaults of {@link Config} and {@link Options}
    * @throws NullPointerException if {@code flush} is null
    */
-  public static <T, R> Builder<T, R> builder(ResultFlushFunc<T, R> flush) {
+  public static <T, R extends @Nullable Object> Builder<T, R> builder(
+      ResultFlushFunc<T, R> flush) {
     return new Builder<>(Objects.requireNonNull(flush, "flush must not be null"), null);
   }
 
@@ -66,7 +67,8 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
    * @return a builder with the defaults of {@link Config} and {@link Options}
    * @throws NullPointerException if {@code flush} is null
    */
-  public static <T, R> Builder<T, R> builderAsync(AsyncResultFlushFunc<T, R> flush) {
+  public static <T, R extends @Nullable Object> Builder<T, R> builderAsync(
+      AsyncResultFlushFunc<T, R> flush) {
     return new Builder<>(null, Objects.requireNonNull(flush, "flush must not be null"));
   }
 
@@ -163,7 +165,8 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
   }
 
   /** The flush function as the buffer calls it: it finds the flush's answers and fills them. */
-  private static <T, R> FlushFunc<T> answering(ResultFlushFunc<T, R> flush) {
+  private static <T, R extends @Nullable Object> FlushFunc<T> answering(
+      ResultFlushFunc<T, R> flush) {
     return batch -> {
       Answers answers = Dispatcher.answersOfCurrentFlush();
       Results<R> results = new Results<>(answers, answers.positionsOf(batch));
@@ -181,7 +184,8 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
   }
 
   /** The asynchronous flush function as the buffer starts it. */
-  private static <T, R> Dispatcher.AsyncSink<T> answeringAsync(AsyncResultFlushFunc<T, R> flush) {
+  private static <T, R extends @Nullable Object> Dispatcher.AsyncSink<T> answeringAsync(
+      AsyncResultFlushFunc<T, R> flush) {
     return (key, batch) -> {
       Answers answers = Dispatcher.answersOfCurrentFlush();
       Results<R> results = new Results<>(answers, answers.positionsOf(batch));
@@ -230,7 +234,7 @@ public final class ResultBuffer<T, R> implements AutoCloseable {
    * @param <T> the item type
    * @param <R> the type of an item's answer
    */
-  public static final class Builder<T, R> {
+  public static final class Builder<T, R extends @Nullable Object> {
     private final @Nullable ResultFlushFunc<T, R> flush;
     private final @Nullable AsyncResultFlushFunc<T, R> async;
     private UnaryOperator<Config.Builder<T>> config = UnaryOperator.identity();

@@ -1,6 +1,7 @@
 package dev.batchbuffer;
 
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Writes one batch and answers each item: the flush function of a {@link ResultBuffer}, for batch
@@ -19,7 +20,7 @@ import java.util.List;
  * @param <R> the type of an item's answer
  */
 @FunctionalInterface
-public interface ResultFlushFunc<T, R> {
+public interface ResultFlushFunc<T, R extends @Nullable Object> {
   /**
    * Writes {@code batch} and answers each of its items through {@code results}.
    *

@@ -16,7 +16,7 @@ import org.jspecify.annotations.Nullable;
  *
  * @param <R> the type of an item's answer
  */
-public final class Results<R> {
+public final class Results<R extends @Nullable Object> {
   private static final byte NONE = 0;
   private static final byte OK = 1;
   private static final byte FAILED = 2;
