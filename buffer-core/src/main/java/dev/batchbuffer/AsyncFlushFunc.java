@@ -1,11 +1,7 @@
 package dev.batchbuffer;
 
 import java.util.List;
-import java.util.Objects;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutionException;
 
 /**
  * A flush function that starts a write and returns at once, such as an AWS SDK async client call.
@@ -33,19 +29,6 @@ public interface AsyncFlushFunc<T> {
    * @return the blocking form, for {@link Config#builder}
    */
   default FlushFunc<T> awaiting() {
-    return batch -> {
-      CompletionStage<?> stage = Objects.requireNonNull(flush(batch), "flush returned null");
-      try {
-        stage.toCompletableFuture().get();
-      } catch (ExecutionException | CompletionException e) {
-        Throwable cause = e.getCause() != null ? e.getCause() : e;
-        if (cause instanceof Exception ex) {
-          throw ex;
-        }
-        throw e;
-      } catch (CancellationException e) {
-        throw new ExecutionException("the flush stage was cancelled", e);
-      }
-    };
+    return batch -> Stages.await(flush(batch));
   }
 }

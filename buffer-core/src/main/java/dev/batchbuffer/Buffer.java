@@ -1,5 +1,6 @@
 package dev.batchbuffer;
 
+import dev.batchbuffer.internal.Dispatcher;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.Limits;
 import dev.batchbuffer.internal.Loop;
@@ -8,6 +9,7 @@ import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A batching buffer: many producers {@link #add} items, one loop on a virtual thread gathers them
@@ -37,7 +39,8 @@ public final class Buffer<T> implements AutoCloseable {
 
   private final Engine<T> engine;
 
-  private Buffer(Config<T> config, Options<? super T> options) {
+  private Buffer(Config<T> config, Options<? super T> options,
+      Dispatcher.@Nullable AsyncSink<T> async, boolean answered) {
     String given = options.name();
     String name = given != null ? given : "batchbuffer-" + SEQUENCE.incrementAndGet();
     FlushPolicy<T> admission = PolicyFace.admissionPolicyOf(config);
@@ -54,7 +57,7 @@ public final class Buffer<T> implements AutoCloseable {
         memoryWeigher, options.maxBufferedBytes(), failFast, failFastLimit,
         options.listener(), options.periodic(), options.maxInFlight(), config.onReject(),
         config.onFlushError(), Engine.byteHintOf(limits, memoryWeigher, failFast),
-        limits.maxItemBytes()), (key, batch) -> flush.flush(batch), false);
+        limits.maxItemBytes()), (key, batch) -> flush.flush(batch), async, answered, false);
     engine.start(Loop.of(engine, limits));
   }
 
@@ -84,7 +87,22 @@ public final class Buffer<T> implements AutoCloseable {
   public static <T> Buffer<T> start(Config<T> config, Options<? super T> options) {
     Objects.requireNonNull(config, "config must not be null");
     Objects.requireNonNull(options, "options must not be null");
-    return new Buffer<>(config, options);
+    return new Buffer<>(config, options, null, false);
+  }
+
+  /**
+   * Starts the buffer of a {@link ResultBuffer}: its flush function answers each item.
+   *
+   * @param async starts an asynchronous write instead of {@code config.flush()}, or null
+   */
+  static <T> Buffer<T> startAnswered(Config<T> config, Options<? super T> options,
+      Dispatcher.@Nullable AsyncSink<T> async) {
+    return new Buffer<>(config, options, async, true);
+  }
+
+  /** The engine, for {@link ResultBuffer}. */
+  Engine<T> engine() {
+    return engine;
   }
 
   /**

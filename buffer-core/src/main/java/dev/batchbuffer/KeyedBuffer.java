@@ -2,6 +2,7 @@ package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Checks;
 import dev.batchbuffer.internal.Defaults;
+import dev.batchbuffer.internal.Dispatcher;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.Hooks;
 import dev.batchbuffer.internal.Loop;
@@ -45,8 +46,13 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
 
   private final Engine<T> engine;
 
+  /** The engine, for {@link ResultBuffer}. */
+  Engine<T> engine() {
+    return engine;
+  }
+
   @SuppressWarnings("unchecked")
-  private KeyedBuffer(Builder<K, T> b) {
+  private KeyedBuffer(Builder<K, T> b, Dispatcher.@Nullable AsyncSink<T> async, boolean answered) {
     String name = b.name != null ? b.name : "batchbuffer-" + Buffer.SEQUENCE.incrementAndGet();
     KeyedFlushFunc<K, T> flush = b.flush;
     FlushPolicy<T> uniform = b.uniformPolicy;
@@ -59,7 +65,8 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
         b.maxBufferedBytes, failFast, failFastLimit, b.listener, b.periodic, b.maxInFlight,
         b.onReject, b.onFlushError, null, 0L),
-        (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), true);
+        (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), async, answered,
+        true);
     engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
         b.maxKeys, b.maxBufferedItems, b.keyIdleTimeout)));
   }
@@ -457,7 +464,16 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      * @return the running buffer
      */
     public KeyedBuffer<K, T> start() {
-      return new KeyedBuffer<>(this);
+      return new KeyedBuffer<>(this, null, false);
+    }
+
+    /**
+     * Starts the buffer of a {@link ResultBuffer}: its flush function answers each item.
+     *
+     * @param async starts an asynchronous write instead of the flush function, or null
+     */
+    KeyedBuffer<K, T> startAnswered(Dispatcher.@Nullable AsyncSink<T> async) {
+      return new KeyedBuffer<>(this, async, true);
     }
   }
 }

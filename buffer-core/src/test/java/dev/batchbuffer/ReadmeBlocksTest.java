@@ -21,13 +21,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Every Java block of the README, compiled here (or in {@link ReadmeExampleTest}) between
+ * Every Java block of the README, compiled here (or in {@link ReadmeExampleTest}, or in the
+ * {@code CollapsingLoader} of {@code buffer-examples}, whose tests run it) between
  * {@code // --- README <name> ---} and {@code // --- end ---} markers, and a check that each block
  * of the README appears in one of those regions verbatim (up to indentation), so no README example
  * can stop compiling or drift from the code that is compiled.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ReadmeBlocksTest {
+  static final String COLLAPSING_LOADER =
+      "buffer-examples/src/main/java/dev/batchbuffer/examples/results/CollapsingLoader.java";
 
   @Test
   void everyJavaBlockOfTheReadmeIsACompiledRegion() throws IOException {
@@ -41,6 +44,8 @@ class ReadmeBlocksTest {
     for (String file : List.of("ReadmeExampleTest.java", "ReadmeBlocksTest.java")) {
       regions.addAll(regions(Files.readAllLines(tests.resolve(file))));
     }
+    // The collapsing example is the code of buffer-examples' CollapsingLoader, tested there.
+    regions.addAll(regions(Files.readAllLines(readme.resolveSibling(COLLAPSING_LOADER))));
     List<List<String>> blocks = blocks(Files.readAllLines(readme));
     assertThat(blocks).as("README java blocks").isNotEmpty();
     for (List<String> block : blocks) {
@@ -165,6 +170,72 @@ class ReadmeBlocksTest {
   }
 
   record Order(String id) {}
+
+  /** A stream record. */
+  record Reading(String deviceId, String data) {
+    long sizeInBytes() {
+      return (long) data.length() + deviceId.length();
+    }
+  }
+
+  /** A stream's answer for one record: a sequence number, or an error code. */
+  record PutResult(String sequenceNumber, String errorCode) {
+    boolean ok() {
+      return errorCode.isEmpty();
+    }
+  }
+
+  /** A stream whose batch put answers each record in order; it throttles a "hot" record once. */
+  static final class Stream {
+    final List<List<String>> requests = new CopyOnWriteArrayList<>();
+    private final java.util.Set<Reading> throttled = new java.util.HashSet<>();
+    private long next = 1;
+
+    synchronized List<PutResult> putRecords(List<Reading> batch) {
+      requests.add(batch.stream().map(Reading::deviceId).toList());
+      List<PutResult> out = new ArrayList<>();
+      for (Reading r : batch) {
+        out.add(r.deviceId().startsWith("hot") && throttled.add(r)
+            ? new PutResult("", "ProvisionedThroughputExceededException")
+            : new PutResult(Long.toString(next++), ""));
+      }
+      return out;
+    }
+  }
+
+  @Test
+  void perItemResults() throws Exception {
+    Stream stream = new Stream();
+    Reading reading = new Reading("sensor-1", "21.5");
+    // --- README per-item results ---
+    ResultBuffer<Reading, String> buffer = ResultBuffer.<Reading, String>builder((batch, results) -> {
+          List<PutResult> answers = stream.putRecords(batch);         // one answer per record, in order
+          for (int i = 0; i < batch.size(); i++) {
+            PutResult answer = answers.get(i);
+            if (answer.ok()) {
+              results.succeed(i, answer.sequenceNumber());
+            } else {
+              results.fail(i, new IOException(answer.errorCode()));   // this record only
+            }
+          }
+        })
+        .config(c -> c.policy(Presets.kinesisPutRecords(Reading::sizeInBytes))
+            .flushInterval(Duration.ofMillis(100)))
+        .middleware(FlushMiddleware.retry(RetryPolicy.builder().maxAttempts(3)  // resends only the failed records
+            .backoff(Duration.ofMillis(50), Duration.ofSeconds(2)).build(), TimeSource.system()))
+        .start();
+    CompletableFuture<String> sequenceNumber = buffer.submit(reading);
+    // --- end ---
+    CompletableFuture<String> hot = buffer.submit(new Reading("hot-7", "99.0"));
+    CompletableFuture<String> other = buffer.submit(new Reading("sensor-2", "20.1"));
+    buffer.close();
+    // One request unless the 100 ms linger ended a batch early; the retry sends the hot record alone.
+    assertThat(stream.requests).contains(List.of("hot-7"));
+    assertThat(stream.requests.stream().flatMap(List::stream))
+        .containsExactlyInAnyOrder("sensor-1", "hot-7", "hot-7", "sensor-2");
+    assertThat(List.of(sequenceNumber.get(), hot.get(), other.get()))  // hot's is the retry's answer
+        .doesNotHaveDuplicates().allSatisfy(n -> assertThat(n).isNotEmpty());
+  }
 
   @Test
   void deliveryGuarantees() throws Exception {

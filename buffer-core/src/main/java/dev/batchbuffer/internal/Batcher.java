@@ -72,7 +72,7 @@ public final class Batcher<T> {
    * @param m the bytes it holds under the memory bound (0 without one)
    * @param future the item's future, if its producer asked for one
    */
-  public void accept(BatchState<T> s, T item, long m, @Nullable CompletableFuture<Void> future) {
+  public void accept(BatchState<T> s, T item, long m, @Nullable CompletableFuture<?> future) {
     // Kept small so the JIT inlines it into the loop: the common cases never leave this method
     // and the two below it; everything else takes the general path.
     if (m == 0 && future == null) {
@@ -148,7 +148,7 @@ public final class Batcher<T> {
 
   /** The general per-item logic: memory, futures, oversize rules and custom conditions. */
   private void acceptChecked(BatchState<T> s, T item, long m,
-      @Nullable CompletableFuture<Void> future) {
+      @Nullable CompletableFuture<?> future) {
     channel.releaseSlots(); // user code may run and block below: keep the bound exact
     Limits<T> limits = s.limits;
     long w = 0;
@@ -219,7 +219,7 @@ public final class Batcher<T> {
 
   /** Asks every admission condition; a refusal rejects the item, saying which and why. */
   private boolean admitted(BatchState<T> s, T item, long m,
-      @Nullable CompletableFuture<Void> future) {
+      @Nullable CompletableFuture<?> future) {
     List<BiPredicate<List<T>, T>> admissions = s.limits.admissions();
     for (int i = 0; i < admissions.size(); i++) {
       int r = test(s, admissions.get(i), item, "canAdd");
@@ -238,7 +238,7 @@ public final class Batcher<T> {
   }
 
   private void append(BatchState<T> s, T item, long w, long m,
-      @Nullable CompletableFuture<Void> future) {
+      @Nullable CompletableFuture<?> future) {
     if (s.size == s.items.length) {
       grow(s);
     }
@@ -309,7 +309,7 @@ public final class Batcher<T> {
    * @param why what refused it
    * @param cause the exception of the callback that failed, if any
    */
-  public void reject(T item, long m, @Nullable CompletableFuture<Void> future, String why,
+  public void reject(T item, long m, @Nullable CompletableFuture<?> future, String why,
       @Nullable Throwable cause) {
     channel.signalProducers();
     dispatcher.reject(item, m, future, why, cause);

@@ -15,12 +15,16 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.RandomAccess;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BiConsumer;
@@ -95,12 +99,31 @@ public final class Dispatcher<T> {
   }
 
   /**
+   * Where a finished batch goes when its write is asynchronous: the dispatcher starts the write and
+   * settles it when the stage completes, with no thread waiting for it.
+   *
+   * @param <T> the item type
+   */
+  @FunctionalInterface
+  public interface AsyncSink<T> {
+    /**
+     * Starts writing a batch.
+     *
+     * @param key its key in a keyed buffer, or null
+     * @param batch the items, owned by the callee
+     * @return completes when the write is done; exceptionally if it failed
+     * @throws Exception if the write could not be started
+     */
+    CompletionStage<?> start(@Nullable Object key, List<T> batch) throws Exception;
+  }
+
+  /**
    * An item whose producer asked for a future; travels the channel in place of the item.
    *
    * @param item the item
    * @param result completes with the item's outcome
    */
-  public record Tracked(Object item, CompletableFuture<Void> result) {}
+  public record Tracked(Object item, CompletableFuture<?> result) {}
 
   /**
    * A {@code flush()} call: every item before it in the channel is settled before it completes.
@@ -114,6 +137,10 @@ public final class Dispatcher<T> {
   private final Problems problems;
   private final Telemetry<T> telemetry;
   private final Sink<T> sink;
+  /** Starts asynchronous writes instead of {@link #sink}, or null. */
+  private final @Nullable AsyncSink<T> async;
+  /** Whether items are answered one by one ({@link Answers}): a result buffer. */
+  private final boolean answered;
   private final Consumer<T> onReject;
   private final BiConsumer<Exception, List<T>> onFlushError;
   private final @Nullable MemoryGate<T> memory;
@@ -168,7 +195,17 @@ public final class Dispatcher<T> {
     @Nullable Object key;
     long seq;
     long nanos;
+    /** When an asynchronous write started, on the buffer's clock. */
+    long started;
     @Nullable Throwable failure;
+    /** The answers of a result buffer's flush; made by the first call of its flush function. */
+    @Nullable Answers answers;
+    /** The stage of an asynchronous write, cancelled by stop(true). */
+    volatile @Nullable CompletionStage<?> stage;
+    /** Claimed by whichever of the stage and stop(true) ends an asynchronous write first. */
+    final AtomicBoolean ended = new AtomicBoolean();
+    /** The JFR event of an asynchronous write, or null. */
+    @Nullable Object event;
     volatile @Nullable Thread runner;
     /** Set by stop(true) before it interrupts the runner. */
     volatile boolean interrupted;
@@ -188,6 +225,7 @@ public final class Dispatcher<T> {
       this.seq = seq;
       this.failure = null;
       this.interrupted = false;
+      this.answers = null;
     }
   }
 
@@ -233,6 +271,8 @@ public final class Dispatcher<T> {
    * @param problems where callback failures go
    * @param telemetry where outcomes are counted and told
    * @param sink writes a batch
+   * @param async starts an asynchronous write of a batch instead of {@code sink}, or null
+   * @param answered whether the flush function answers each item ({@link Answers})
    * @param onReject receives refused items
    * @param onFlushError receives failed items
    * @param memory the byte bound, released as items are settled, or null
@@ -240,20 +280,24 @@ public final class Dispatcher<T> {
    * @param keyed whether batches have keys whose flushes must not overlap
    */
   public Dispatcher(String name, TimeSource time, Problems problems, Telemetry<T> telemetry,
-      Sink<T> sink, Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
-      @Nullable MemoryGate<T> memory, int maxInFlight, boolean keyed) {
+      Sink<T> sink, @Nullable AsyncSink<T> async, boolean answered, Consumer<T> onReject,
+      BiConsumer<Exception, List<T>> onFlushError, @Nullable MemoryGate<T> memory,
+      int maxInFlight, boolean keyed) {
     this.name = name;
     this.time = time;
     this.problems = problems;
     this.telemetry = telemetry;
     this.sink = sink;
+    this.async = async;
+    this.answered = answered;
     this.onReject = onReject;
     this.onFlushError = onFlushError;
     this.memory = memory;
     this.maxInFlight = maxInFlight;
-    // Only flushes off the loop (maxInFlight > 1) are registered here.
-    this.running = maxInFlight > 1 ? ConcurrentHashMap.newKeySet() : Set.of();
-    this.perKey = keyed && maxInFlight > 1;
+    // Only flushes off the loop (maxInFlight > 1, or asynchronous writes) are registered here.
+    boolean offLoop = maxInFlight > 1 || async != null;
+    this.running = offLoop ? ConcurrentHashMap.newKeySet() : Set.of();
+    this.perKey = keyed && offLoop;
   }
 
   // ---- threads ------------------------------------------------------------------------------
@@ -333,6 +377,29 @@ public final class Dispatcher<T> {
   }
 
   /**
+   * Returns the answers of the flush whose function runs on this thread (made by the first call).
+   *
+   * @return the answers, whose batch is the flush's whole batch
+   * @throws IllegalStateException if no flush of a buffer runs on this thread (a result flush
+   *     function called on a thread of its own, not the buffer's)
+   */
+  public static Answers answersOfCurrentFlush() {
+    Job<?> job = FLUSHING.get();
+    if (job == null) {
+      throw new IllegalStateException("a result flush function must be called by its buffer, on "
+          + "the thread the buffer (or a FlushMiddleware of it) calls it on");
+    }
+    synchronized (job) {
+      Answers a = job.answers;
+      if (a == null) {
+        a = new Answers(job.batch);
+        job.answers = a;
+      }
+      return a;
+    }
+  }
+
+  /**
    * Returns the telemetry of the buffer whose flush function runs on this thread.
    *
    * @return it, or null outside a flush
@@ -370,9 +437,11 @@ public final class Dispatcher<T> {
       giveUp(batch, futures, held);
       return;
     }
-    if (maxInFlight == 1) {
+    if (maxInFlight == 1 && async == null) {
       Job<T> job = inline;
-      if (job == null) {
+      // A result buffer's flush gets a job of its own: a call a timeout abandoned may still look
+      // up its answers through the job it ran for, and must not find the next flush's.
+      if (job == null || answered) {
         job = new Job<>(this);
         inline = job;
       }
@@ -414,6 +483,10 @@ public final class Dispatcher<T> {
 
   private void start(Job<T> job) {
     running.add(job);
+    if (async != null) {
+      startAsync(job, async);
+      return;
+    }
     Thread loopThread = loop;
     newThread("-flush", () -> {
       job.runner = Thread.currentThread();
@@ -432,6 +505,66 @@ public final class Dispatcher<T> {
     }).start();
   }
 
+  /**
+   * Starts an asynchronous write on the loop thread; the stage's completion (any thread) posts the
+   * job to `finished`, and close(timeout) cancels the stage.
+   */
+  private void startAsync(Job<T> job, AsyncSink<T> starter) {
+    clearStrayInterrupt();
+    Job<?> outer = FLUSHING.get();
+    FLUSHING.set(job);
+    job.event = Events.PRESENT ? Events.beginFlush() : null;
+    job.started = time.nanoTime();
+    CompletionStage<?> stage;
+    try {
+      stage = Objects.requireNonNull(starter.start(job.key, job.batch),
+          "the asynchronous flush function returned null instead of a stage");
+    } catch (Throwable t) {
+      endAsync(job, t, false);
+      return;
+    } finally {
+      FLUSHING.set(outer);
+    }
+    job.stage = stage;
+    if (aborting) { // stop() ran before the stage was known, so it could not cancel it
+      cancel(job);
+    }
+    stage.whenComplete((ignored, t) -> endAsync(job, t, false));
+  }
+
+  /**
+   * Ends an asynchronous write, once: records its failure and posts it for settling. Any thread.
+   *
+   * @return false if it had already ended
+   */
+  private boolean endAsync(Job<T> job, @Nullable Throwable failure, boolean byClose) {
+    if (!job.ended.compareAndSet(false, true)) {
+      return false;
+    }
+    if (failure != null) {
+      job.failure = failure instanceof CompletionException && failure.getCause() != null
+          ? failure.getCause() : failure;
+    }
+    job.interrupted = byClose;
+    job.nanos = time.nanoTime() - job.started;
+    commitEvent(job, job.event);
+    running.remove(job);
+    finished.add(job);
+    LockSupport.unpark(loop);
+    return true;
+  }
+
+  /** close(timeout) gives up on an asynchronous write: it ends now, as interrupted. */
+  private void cancel(Job<T> job) {
+    if (endAsync(job, new CancellationException(
+        "close(timeout) gave up on the asynchronous flush"), true)) {
+      CompletionStage<?> stage = job.stage;
+      if (stage instanceof Future<?> f) {
+        f.cancel(true);
+      }
+    }
+  }
+
   /** Calls the sink, timing it, with a JFR event around it; records what it threw. */
   private void run(Job<T> job) {
     clearStrayInterrupt();
@@ -447,6 +580,10 @@ public final class Dispatcher<T> {
       job.nanos = time.nanoTime() - start;
       FLUSHING.set(outer);
     }
+    commitEvent(job, event);
+  }
+
+  private void commitEvent(Job<T> job, @Nullable Object event) {
     if (event != null) {
       Throwable f = job.failure;
       try {
@@ -590,6 +727,12 @@ public final class Dispatcher<T> {
       return;
     }
     for (Job<T> job : running) {
+      if (async != null) {
+        if (job.stage != null) { // else startAsync sees `aborting` once the stage is known
+          cancel(job);
+        }
+        continue;
+      }
       job.interrupted = true;
       Thread r = job.runner;
       if (r != null) {
@@ -697,7 +840,7 @@ public final class Dispatcher<T> {
    * @param why what refused it, for the future's exception
    * @param cause the exception of the callback that failed, if any
    */
-  public void reject(T item, long m, @Nullable CompletableFuture<Void> future, String why,
+  public void reject(T item, long m, @Nullable CompletableFuture<?> future, String why,
       @Nullable Throwable cause) {
     telemetry.rejected(item);
     release(m); // first: onReject may offer the item again, or another in its place
@@ -724,15 +867,39 @@ public final class Dispatcher<T> {
     // The bytes go back before any callback: onFlushError may offer the failed items again.
     release(job.held);
     Throwable failure = job.failure;
-    if (failure == null) {
+    Answers answers = null;
+    int[] failedAt = null; // null: every item failed
+    if (answered) {
+      synchronized (job) {
+        answers = job.answers;
+      }
+      if (answers != null) {
+        answers.seal();
+        failedAt = answers.unanswered();
+        if (failedAt.length == n) {
+          failedAt = null;
+        }
+      }
+      if (failedAt != null && failedAt.length == 0) { // every item answered with success
+        if (failure != null) { // thrown after the answers (a middleware): they stand
+          problems.caught(failure);
+        }
+        telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
+        completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED, "", null);
+        return;
+      }
+      if (failure == null) { // a middleware returned without the items' answers
+        failure = new IllegalStateException("the flush returned without an answer for "
+            + (failedAt == null ? n : failedAt.length) + " of its " + n + " items");
+      }
+    } else if (failure == null) {
       telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
       completeAll(job.futures, n);
       return;
     }
     problems.caught(failure); // a VirtualMachineError stops the buffer after this settle
     Exception e = failure instanceof Exception ex ? ex : new ExecutionException(failure);
-    int[] failedAt = null; // null: every item failed
-    if (e instanceof PartialFlushException partial) {
+    if (!answered && e instanceof PartialFlushException partial) {
       failedAt = indexes(partial, n);
       if (failedAt != null && failedAt.length == 0) { // names no item: nothing failed
         telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, 0, null);
@@ -745,16 +912,16 @@ public final class Dispatcher<T> {
     if (interruptedByClose && handBack(job.seq, failed)) {
       telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, 0, k, e);
       undeliveredSinceRequest += k;
-      completeEach(job.futures, n, failedAt, DeliveryException.Reason.UNDELIVERED,
+      completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.UNDELIVERED,
           "close(timeout) interrupted the item's flush and gave it up", e);
       return;
     }
     telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
     failedSinceRequest += k;
     lastFailure = e;
-    completeEach(job.futures, n, failedAt, DeliveryException.Reason.FAILED,
-        "the item's batch failed", e);
-    tellOnFlushError(failedAt == null ? e : rebased((PartialFlushException) e, k), failed);
+    completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED,
+        answers == null ? "the item's batch failed" : "the item failed", e);
+    tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
   }
 
   /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */
@@ -784,12 +951,13 @@ public final class Dispatcher<T> {
    * The exception onFlushError receives with just the failed items: its indexes point into that
    * list ({@code 0..k-1}), so {@code e.failedItems(batch)} returns it; the original is suppressed.
    */
-  private static PartialFlushException rebased(PartialFlushException original, int k) {
+  private static PartialFlushException rebased(Exception original, int k) {
     List<Integer> all = new ArrayList<>(k);
     for (int i = 0; i < k; i++) {
       all.add(i);
     }
-    PartialFlushException e = new PartialFlushException(all, original.getCause());
+    PartialFlushException e = new PartialFlushException(all,
+        original instanceof PartialFlushException ? original.getCause() : original);
     e.addSuppressed(original);
     return e;
   }
@@ -858,7 +1026,7 @@ public final class Dispatcher<T> {
       return;
     }
     for (int i = 0; i < n; i++) {
-      CompletableFuture<Void> f = futureAt(futures, i);
+      CompletableFuture<@Nullable Object> f = futureAt(futures, i);
       if (f != null) {
         f.complete(null);
       }
@@ -867,13 +1035,17 @@ public final class Dispatcher<T> {
 
   private static void failAll(@Nullable Object @Nullable [] futures, int n,
       DeliveryException.Reason reason, String message, @Nullable Throwable cause) {
-    completeEach(futures, n, null, reason, message, cause);
+    completeEach(futures, n, null, null, reason, message, cause);
   }
 
-  /** Fails the futures at {@code failedAt} (all if null) with {@code reason}, completes the rest. */
+  /**
+   * Fails the futures at {@code failedAt} (all if null) with {@code reason}, completes the rest
+   * (with their answers, if the items were answered). A failed item's own failure, if it has one,
+   * is its exception's cause; else {@code cause}.
+   */
   private static void completeEach(@Nullable Object @Nullable [] futures, int n,
-      int @Nullable [] failedAt, DeliveryException.Reason reason, String message,
-      @Nullable Throwable cause) {
+      int @Nullable [] failedAt, @Nullable Answers answers, DeliveryException.Reason reason,
+      String message, @Nullable Throwable cause) {
     if (futures == null) {
       return;
     }
@@ -883,21 +1055,23 @@ public final class Dispatcher<T> {
       if (failedAt != null && failed) {
         next++;
       }
-      CompletableFuture<Void> f = futureAt(futures, i);
+      CompletableFuture<@Nullable Object> f = futureAt(futures, i);
       if (f == null) {
         continue;
       }
       if (failed) {
-        f.completeExceptionally(new DeliveryException(reason, message, cause));
+        Throwable own = answers == null ? null : answers.error(i);
+        f.completeExceptionally(new DeliveryException(reason, message, own != null ? own : cause));
       } else {
-        f.complete(null);
+        f.complete(answers == null ? null : answers.value(i));
       }
     }
   }
 
   @SuppressWarnings("unchecked")
-  private static @Nullable CompletableFuture<Void> futureAt(@Nullable Object[] futures, int i) {
-    return (CompletableFuture<Void>) futures[i];
+  private static @Nullable CompletableFuture<@Nullable Object> futureAt(@Nullable Object[] futures,
+      int i) {
+    return (CompletableFuture<@Nullable Object>) futures[i];
   }
 
   /**

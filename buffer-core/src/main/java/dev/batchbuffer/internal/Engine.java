@@ -126,6 +126,20 @@ public final class Engine<T> {
    * @param keyed whether the loop keeps a batch per key (flushes of one key never overlap)
    */
   public Engine(Setup<T> setup, Dispatcher.Sink<T> sink, boolean keyed) {
+    this(setup, sink, null, false, keyed);
+  }
+
+  /**
+   * Creates a buffer's parts; {@link #start} starts its loop.
+   *
+   * @param setup what the buffer is made of
+   * @param sink writes a batch
+   * @param async starts an asynchronous write instead of {@code sink}, or null
+   * @param answered whether the flush function answers each item (a result buffer)
+   * @param keyed whether the loop keeps a batch per key (flushes of one key never overlap)
+   */
+  public Engine(Setup<T> setup, Dispatcher.Sink<T> sink, Dispatcher.@Nullable AsyncSink<T> async,
+      boolean answered, boolean keyed) {
     this.name = setup.name();
     this.time = setup.time();
     this.problems = new Problems(name, time);
@@ -138,7 +152,8 @@ public final class Engine<T> {
         : new MemoryGate<T>(memoryWeigher, setup.maxBufferedBytes(), time);
     this.failFast = setup.failFast();
     this.failFastLimit = setup.failFastLimit();
-    this.dispatcher = new Dispatcher<>(name, time, problems, telemetry, sink, setup.onReject(),
+    this.dispatcher = new Dispatcher<>(name, time, problems, telemetry, sink, async, answered,
+        setup.onReject(),
         setup.onFlushError(), memory, setup.maxInFlight(), keyed);
     Hooks h = Hooks.of(setup.periodic(), time, problems, telemetry);
     if (h != null) {
@@ -300,15 +315,17 @@ public final class Engine<T> {
   }
 
   /**
-   * Adds an item with a future that completes when it is delivered or given up on.
+   * Adds an item with a future that completes when it is delivered or given up on: with null, or
+   * with the item's answer in a buffer whose flush function answers each item ({@link Answers}).
    *
    * @param item the item
+   * @param <V> the type of the item's answer: {@code Void} unless the buffer answers items
    * @return the item's future
    * @throws InterruptedException if interrupted on entry or while waiting
    */
-  public CompletableFuture<Void> submit(T item) throws InterruptedException {
+  public <V> CompletableFuture<V> submit(T item) throws InterruptedException {
     Objects.requireNonNull(item, "item must not be null");
-    CompletableFuture<Void> result = new CompletableFuture<>();
+    CompletableFuture<V> result = new CompletableFuture<>();
     put(item, new Dispatcher.Tracked(item, result));
     return result;
   }

@@ -278,7 +278,7 @@ public final class Loop<K, T> implements Runnable {
       return;
     }
     T item;
-    CompletableFuture<Void> future = null;
+    CompletableFuture<?> future = null;
     if (element instanceof Dispatcher.Tracked tracked) {
       item = (T) tracked.item();
       future = tracked.result();
@@ -314,7 +314,7 @@ public final class Loop<K, T> implements Runnable {
     dispatcher.complete(request, false);
   }
 
-  private void routeByKey(T item, long m, @Nullable CompletableFuture<Void> future) {
+  private void routeByKey(T item, long m, @Nullable CompletableFuture<?> future) {
     Keying<K, T> k = Objects.requireNonNull(keying);
     BatchState<T> state;
     channel.releaseSlots(); // the key and policy functions are user code and may block

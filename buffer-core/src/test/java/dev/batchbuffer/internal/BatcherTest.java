@@ -63,7 +63,7 @@ class BatcherTest {
         (key, batch) -> {
           batches.add(List.copyOf(batch));
           sizesAtFlush.add(channel.size());
-        },
+        }, null, false,
         item -> {
           rejected.add(item);
           sizesAtReject.add(channel.size());

@@ -415,7 +415,8 @@ class DispatcherTest {
   @Test
   void threadsTheDispatcherStartsAreItsOwnAndNamedAfterIt() throws Exception {
     Dispatcher<String> d = start(1, false);
-    Dispatcher<String> other = new Dispatcher<>("other", time, problems, telemetry, sink, onReject,
+    Dispatcher<String> other = new Dispatcher<>("other", time, problems, telemetry, sink, null, false,
+        onReject,
         onFlushError, null, 1, false);
     List<Object> seen = new CopyOnWriteArrayList<>();
     Thread t = d.newThread("-tick", () -> {
@@ -1252,7 +1253,7 @@ class DispatcherTest {
   }
 
   Dispatcher<String> start(int maxInFlight, boolean keyed) {
-    Dispatcher<String> d = new Dispatcher<>(name, time, problems, telemetry, sink, onReject,
+    Dispatcher<String> d = new Dispatcher<>(name, time, problems, telemetry, sink, null, false, onReject,
         onFlushError, memory, maxInFlight, keyed);
     dispatcher = d;
     loop = new LoopThread(d);

@@ -75,6 +75,33 @@ final class Backends {
     }
   }
 
+  /**
+   * A stream's answer for one record of a batch put: a sequence number, or an error code (as
+   * Kinesis {@code PutRecords} answers each record, in request order).
+   */
+  record PutResult(String sequenceNumber, String errorCode) {
+    boolean ok() {
+      return errorCode.isEmpty();
+    }
+  }
+
+  /** A stream client whose batch put answers each record; it throttles records of "hot" devices. */
+  static final class SequencedStream {
+    final List<List<Reading>> requests = new CopyOnWriteArrayList<>();
+    private long next = 1;
+
+    synchronized List<PutResult> putRecords(List<Reading> batch) {
+      requests.add(List.copyOf(batch));
+      List<PutResult> out = new java.util.ArrayList<>();
+      for (Reading r : batch) {
+        out.add(r.deviceId().startsWith("hot")
+            ? new PutResult("", "ProvisionedThroughputExceededException")
+            : new PutResult(Long.toString(next++), ""));
+      }
+      return out;
+    }
+  }
+
   /** An application event. */
   record Event(String type) {}
 }
