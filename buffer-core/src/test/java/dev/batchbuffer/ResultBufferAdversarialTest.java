@@ -1,5 +1,8 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.ResultChecks.answer;
+import static dev.batchbuffer.ResultChecks.assertIdentity;
+import static dev.batchbuffer.ResultChecks.failure;
 import static dev.batchbuffer.TestConstants.HOURS;
 import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -17,7 +20,6 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -35,25 +37,6 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ResultBufferAdversarialTest {
-
-  private static <R> @Nullable R value(CompletableFuture<R> f) throws Exception {
-    return f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-  }
-
-  private static DeliveryException failure(CompletableFuture<?> f) throws Exception {
-    try {
-      f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException e) {
-      assertThat(e.getCause()).isInstanceOf(DeliveryException.class);
-      return (DeliveryException) Objects.requireNonNull(e.getCause());
-    }
-    throw new AssertionError("the future completed normally: " + f.join());
-  }
-
-  private static void assertIdentity(BufferStats s) {
-    assertThat(s.accepted()).as("accepted == flushed + failed + rejected + undelivered")
-        .isEqualTo(s.flushed() + s.failed() + s.rejected() + s.undelivered());
-  }
 
   /** Waits for a latch, ignoring interrupts: a call deaf to the timeout's interrupt. */
   private static void awaitDeaf(CountDownLatch latch) {
@@ -116,7 +99,7 @@ class ResultBufferAdversarialTest {
     staleGo.countDown(); // the first flush's call now reaches the flush function
     assertThat(staleDone.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
     freshGo.countDown();
-    assertThat(value(second)).as("the second flush's item gets its own call's answer")
+    assertThat(answer(second)).as("the second flush's item gets its own call's answer")
         .isEqualTo("fresh");
     buffer.close();
     assertIdentity(buffer.stats());
@@ -176,7 +159,7 @@ class ResultBufferAdversarialTest {
     ResultBuffer<String, String> buffer = ResultBuffer.builder(async.awaiting())
         .config(c -> c.capacity(1).flushInterval(HOURS)).start();
     CompletableFuture<String> f = buffer.submit("x");
-    assertThat(value(f)).isEqualTo("id-x");
+    assertThat(answer(f)).isEqualTo("id-x");
     buffer.close();
     assertIdentity(buffer.stats());
   }
@@ -198,7 +181,7 @@ class ResultBufferAdversarialTest {
         Async.call(() -> buffer.close(Duration.ofSeconds(1)));
     clock.awaitTimedWaiters(1, WAIT);
     clock.advance(Duration.ofSeconds(1));
-    assertThat(Objects.requireNonNull(value(closing)).undelivered()).containsExactly("a", "b");
+    assertThat(Objects.requireNonNull(answer(closing)).undelivered()).containsExactly("a", "b");
     assertThat(failure(a).reason()).isEqualTo(DeliveryException.Reason.UNDELIVERED);
     assertThat(failure(b).reason()).isEqualTo(DeliveryException.Reason.UNDELIVERED);
     never.complete(null); // the write ends after all; its answers are refused
@@ -239,11 +222,11 @@ class ResultBufferAdversarialTest {
           .options(Options.builder().maxInFlight(maxInFlight).build()).start();
       self.set(buffer);
       CompletableFuture<String> outer = buffer.submit("outer");
-      assertThat(value(outer)).isEqualTo("answer-outer");
+      assertThat(answer(outer)).isEqualTo("answer-outer");
       buffer.close();
       assertThat(inner).hasSize(2);
-      assertThat(value(inner.get(0))).as("maxInFlight %d", maxInFlight).isEqualTo("answer-inner");
-      assertThat(value(inner.get(1))).isNull();
+      assertThat(answer(inner.get(0))).as("maxInFlight %d", maxInFlight).isEqualTo("answer-inner");
+      assertThat(answer(inner.get(1))).isNull();
       assertThat(afterClose).singleElement().isInstanceOf(IllegalStateException.class);
       assertThat(buffer.stats().flushed()).isEqualTo(2);
       assertIdentity(buffer.stats());
@@ -288,7 +271,7 @@ class ResultBufferAdversarialTest {
     self.set(buffer);
     CompletableFuture<String> good = buffer.submit("good");
     CompletableFuture<String> bad = buffer.submit("bad1");
-    assertThat(value(good)).isEqualTo("ok-good");
+    assertThat(answer(good)).isEqualTo("ok-good");
     assertThat(failure(bad).getCause()).hasMessage("bad1");
     // futures complete before onFlushError runs: wait for it, or close() here would refuse its add
     assertThat(errorHandled.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
@@ -320,8 +303,8 @@ class ResultBufferAdversarialTest {
     self.set(buffer);
     CompletableFuture<String> a = buffer.submit("a");
     CompletableFuture<String> b = buffer.submit("b");
-    assertThat(value(a)).isEqualTo("a");
-    assertThat(value(b)).isEqualTo("b");
+    assertThat(answer(a)).isEqualTo("a");
+    assertThat(answer(b)).isEqualTo("b");
     buffer.close();
     assertThat(callbackThreads).containsExactly("sync-stage");
     assertIdentity(buffer.stats());
@@ -346,7 +329,7 @@ class ResultBufferAdversarialTest {
       }
       buffer.flush().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       for (int i = 0; i < 60; i++) {
-        assertThat(value(futures.get(i))).as("maxInFlight %d", maxInFlight)
+        assertThat(answer(futures.get(i))).as("maxInFlight %d", maxInFlight)
             .isEqualTo((char) ('A' + i % 4) + "X" + i);
       }
       buffer.close();
@@ -373,10 +356,10 @@ class ResultBufferAdversarialTest {
     CompletableFuture<Void> sdkThread = Async.run(() -> sdk.complete(null));
     clock.awaitTimedWaiters(1, WAIT); // the callback's close waits for its own write
     clock.advance(Duration.ofSeconds(1));
-    CloseResult<String> result = Objects.requireNonNull(value(closedInCallback));
+    CloseResult<String> result = Objects.requireNonNull(answer(closedInCallback));
     assertThat(result.undelivered()).containsExactly("a");
     assertThat(failure(a).reason()).isEqualTo(DeliveryException.Reason.UNDELIVERED);
-    value(sdkThread);
+    answer(sdkThread);
     assertIdentity(buffer.stats());
   }
 
@@ -442,7 +425,7 @@ class ResultBufferAdversarialTest {
       String winner = Objects.requireNonNull(winners[i], "no winner for item " + i);
       CompletableFuture<String> f = futures.get(i);
       if (Integer.parseInt(winner.substring(5)) % 2 == 0) {
-        assertThat(value(f)).isEqualTo(winner);
+        assertThat(answer(f)).isEqualTo(winner);
       } else {
         assertThat(failure(f).getCause()).hasMessage(winner);
       }
@@ -495,7 +478,7 @@ class ResultBufferAdversarialTest {
         counted = accepted[i];
       }
       if (counted) {
-        assertThat(value(futures.get(i))).isEqualTo("v" + i);
+        assertThat(answer(futures.get(i))).isEqualTo("v" + i);
       } else {
         assertThat(failure(futures.get(i)).getCause()).isInstanceOf(IllegalStateException.class)
             .hasMessageContaining("without answering item 0");
@@ -518,10 +501,10 @@ class ResultBufferAdversarialTest {
     CompletableFuture<String> b = buffer.submit("b");
     CompletableFuture<String> c = buffer.submit("c");
     buffer.close();
-    assertThat(value(a)).isNull();
+    assertThat(answer(a)).isNull();
     assertThat(a.isCompletedExceptionally()).isFalse();
-    assertThat(value(b)).isEqualTo("b!");
-    assertThat(value(c)).isNull();
+    assertThat(answer(b)).isEqualTo("b!");
+    assertThat(answer(c)).isNull();
     assertThat(c.isCompletedExceptionally()).isFalse();
     assertThat(buffer.stats().flushed()).isEqualTo(3);
   }
@@ -622,7 +605,7 @@ class ResultBufferAdversarialTest {
           assertThat(e.getCause()).hasMessage("entry " + item + " refused");
           failed++;
         } else {
-          assertThat(value(f)).as("keyed %s", keyed).isEqualTo("ok-" + item);
+          assertThat(answer(f)).as("keyed %s", keyed).isEqualTo("ok-" + item);
         }
       }
       assertThat(dead).as("onFlushError gets exactly the failed items").hasSize(failed);
@@ -705,12 +688,12 @@ class ResultBufferAdversarialTest {
     await().atMost(WAIT).until(() -> periodicRuns.get() >= 1);
     CompletableFuture<Void> flushed = buffer.flush();
     assertThat(failure(flushed).reason()).isEqualTo(DeliveryException.Reason.FAILED);
-    assertThat(value(futures.get(0))).isEqualTo("ok-a");
+    assertThat(answer(futures.get(0))).isEqualTo("ok-a");
     assertThat(failure(futures.get(1)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
     assertThat(failure(futures.get(2)).getCause()).hasMessage("bad1");
     assertThat(failure(futures.get(3)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
     assertThat(failure(futures.get(4)).reason()).isEqualTo(DeliveryException.Reason.REJECTED);
-    assertThat(value(futures.get(5))).isEqualTo("ok-b");
+    assertThat(answer(futures.get(5))).isEqualTo("ok-b");
     buffer.close();
     BufferStats stats = buffer.stats();
     assertThat(stats.accepted()).isEqualTo(items.size());

@@ -1,5 +1,8 @@
 package dev.batchbuffer;
 
+import static dev.batchbuffer.ResultChecks.answer;
+import static dev.batchbuffer.ResultChecks.assertIdentity;
+import static dev.batchbuffer.ResultChecks.failure;
 import static dev.batchbuffer.TestConstants.HOURS;
 import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,22 +44,7 @@ class ResultBufferTest {
   }
 
   private static <R> R value(CompletableFuture<R> f) throws Exception {
-    return Objects.requireNonNull(f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS), "a null answer");
-  }
-
-  private static DeliveryException failure(CompletableFuture<?> f) throws Exception {
-    try {
-      f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException e) {
-      assertThat(e.getCause()).isInstanceOf(DeliveryException.class);
-      return (DeliveryException) Objects.requireNonNull(e.getCause());
-    }
-    throw new AssertionError("the future completed normally: " + f.join());
-  }
-
-  private static void assertIdentity(BufferStats s) {
-    assertThat(s.accepted()).as("accepted == flushed + failed + rejected + undelivered")
-        .isEqualTo(s.flushed() + s.failed() + s.rejected() + s.undelivered());
+    return Objects.requireNonNull(answer(f), "a null answer");
   }
 
   @Test
