@@ -414,6 +414,23 @@ class ChannelTest {
 
   // ---- hints: which element is heavy enough to end a wait early ----
 
+  /**
+   * Offers elements of the given weights one by one while the consumer waits for {@code target}
+   * elements, and says after each arrival whether it woke the consumer ("asleep" or "woken").
+   */
+  private static List<String> statesAfterEach(Channel<String> ch, ScriptedClock clock,
+      Thread consumer, int target, long... weights) {
+    List<String> seen = new ArrayList<>();
+    clock.onPark(() -> {
+      for (int i = 0; i < weights.length; i++) {
+        ch.tryOffer("e" + i, weights[i]);
+        seen.add(state(consumer));
+      }
+    });
+    ch.await(target, false, 0);
+    return seen;
+  }
+
   @Test
   void anElementHeavierThanTheConsumerExpectsWakesItBeforeItsTarget() {
     ScriptedClock clock = new ScriptedClock();
@@ -421,15 +438,7 @@ class ChannelTest {
     Thread consumer = consumerThread();
     ch.bindConsumer(consumer);
     ch.expect(10);
-    List<String> seen = new ArrayList<>();
-    clock.onPark(() -> {
-      ch.tryOffer("a", 10);
-      seen.add("a (10): " + state(consumer));
-      ch.tryOffer("b", 11);
-      seen.add("b (11): " + state(consumer));
-    });
-    ch.await(5, false, 0);
-    assertThat(seen).containsExactly("a (10): asleep", "b (11): woken");
+    assertThat(statesAfterEach(ch, clock, consumer, 5, 10, 11)).containsExactly("asleep", "woken");
   }
 
   @Test
@@ -439,15 +448,8 @@ class ChannelTest {
     Thread consumer = consumerThread();
     ch.bindConsumer(consumer);
     ch.expect(Long.MAX_VALUE);
-    List<String> seen = new ArrayList<>();
-    clock.onPark(() -> {
-      ch.tryOffer("a", Long.MAX_VALUE);
-      seen.add("a: " + state(consumer));
-      ch.tryOffer("b", Channel.UNWEIGHED);
-      seen.add("b: " + state(consumer));
-    });
-    ch.await(5, false, 0);
-    assertThat(seen).containsExactly("a: asleep", "b: woken");
+    assertThat(statesAfterEach(ch, clock, consumer, 5, Long.MAX_VALUE, Channel.UNWEIGHED))
+        .containsExactly("asleep", "woken");
   }
 
   @Test
@@ -456,15 +458,7 @@ class ChannelTest {
     Channel<String> ch = new Channel<>(8, false, true, clock);
     Thread consumer = consumerThread();
     ch.bindConsumer(consumer);
-    List<String> seen = new ArrayList<>();
-    clock.onPark(() -> {
-      ch.tryOffer("a", 0);
-      seen.add("a (0): " + state(consumer));
-      ch.tryOffer("b", 1);
-      seen.add("b (1): " + state(consumer));
-    });
-    ch.await(5, false, 0);
-    assertThat(seen).containsExactly("a (0): asleep", "b (1): woken");
+    assertThat(statesAfterEach(ch, clock, consumer, 5, 0, 1)).containsExactly("asleep", "woken");
   }
 
   @Test
@@ -473,15 +467,8 @@ class ChannelTest {
     Channel<String> ch = new Channel<>(8, true, false, clock);
     Thread consumer = consumerThread();
     ch.bindConsumer(consumer);
-    List<String> seen = new ArrayList<>();
-    clock.onPark(() -> {
-      ch.tryOffer("a", Channel.UNWEIGHED);
-      seen.add("a: " + state(consumer));
-      ch.tryOffer("b", 1_000_000);
-      seen.add("b: " + state(consumer));
-    });
-    ch.await(3, false, 0);
-    assertThat(seen).containsExactly("a: asleep", "b: asleep");
+    assertThat(statesAfterEach(ch, clock, consumer, 3, Channel.UNWEIGHED, 1_000_000))
+        .containsExactly("asleep", "asleep");
   }
 
   @Test
