@@ -7,8 +7,6 @@ import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.Options;
 import java.time.Duration;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -40,6 +38,7 @@ public final class Demo {
     System.exit(run(args, System.out, System.err));
   }
 
+  @SuppressWarnings("try") // a backend's close() may be interrupted while it stops its server
   static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
     DemoOptions options;
     try {
@@ -53,20 +52,15 @@ public final class Demo {
       out.println(DemoOptions.USAGE);
       return 0;
     }
-    Path db = options.db();
-    if (db == null) {
-      db = Files.createTempFile("batchbuffer-demo-", ".db");
-      db.toFile().deleteOnExit();
-    }
-    try (OrderStore store = new OrderStore(db)) {
-      return new Demo.Run(options, store, out).execute(db);
+    try (DemoBackend backend = DemoBackends.open(options.backend(), options)) {
+      return new Demo.Run(options, backend, out).execute();
     }
   }
 
   /** One run of the demo. */
   private static final class Run {
     private final DemoOptions options;
-    private final OrderStore store;
+    private final DemoBackend backend;
     private final PrintStream out;
     private final AtomicReference<@Nullable Exception> firstError = new AtomicReference<>();
     private final AtomicReference<@Nullable Buffer<Order>> running = new AtomicReference<>();
@@ -75,28 +69,28 @@ public final class Demo {
     private long start;
     private final LongAdder expectedChecksum = new LongAdder();
 
-    Run(DemoOptions options, OrderStore store, PrintStream out) {
+    Run(DemoOptions options, DemoBackend backend, PrintStream out) {
       this.options = options;
-      this.store = store;
+      this.backend = backend;
       this.out = out;
     }
 
-    int execute(Path db) throws Exception {
-      Config<Order> config = Config.builder(store::insertBatch)
-          .capacity(options.capacity())
+    int execute() throws Exception {
+      Config<Order> config = Config.builder(backend::writeBatch)
+          .policy(backend.policy(options.capacity()))
           .chanSize(options.chanSize())
           .flushInterval(options.interval())
           .onFlushError((e, batch) -> firstError.compareAndSet(null, e))
           .build();
-      out.printf(Locale.ROOT, "batchbuffer demo: %,d orders from %d producers -> SQLite %s%n",
-          options.items(), options.producers(), db);
-      out.printf(Locale.ROOT, "batches of up to %d rows (one executeBatch + commit each), "
-          + "channel of %d, linger %d ms%n", config.capacity(), config.chanSize(),
-          config.flushInterval().toMillis());
+      out.printf(Locale.ROOT, "batchbuffer demo: %,d orders from %d producers -> %s%n",
+          options.items(), options.producers(), backend.describe());
+      out.printf(Locale.ROOT, "batches of up to %d rows (%s each), channel of %d, linger %d ms%n",
+          config.capacity(), backend.batchUnit(), config.chanSize(), config.flushInterval().toMillis());
 
       start = System.nanoTime();
       lastTick = start;
       Buffer<Order> buffer = Buffer.start(config, Options.<Order>builder().name("orders")
+          .maxInFlight(backend.maxInFlight())
           .periodicAsync(Duration.ofMillis(500), this::progress).build());
       running.set(buffer);
       List<Thread> producers = new ArrayList<>();
@@ -131,10 +125,12 @@ public final class Demo {
       if (stats.failed() > 0) {
         out.printf(Locale.ROOT, "  failed rows       %,d (first error: %s)%n", stats.failed(), firstError.get());
       }
-      long[] table = store.countAndChecksum();
-      boolean ok = table[0] == options.items() && table[1] == expectedChecksum.sum();
-      out.printf(Locale.ROOT, "  check             %s: table has %,d rows (expected %,d), checksum %d (expected %d)%n",
-          ok ? "OK" : "MISMATCH", table[0], options.items(), table[1], expectedChecksum.sum());
+      DemoBackend.Arrived arrived = backend.arrived();
+      boolean ok = arrived.count() == options.items() && arrived.checksum() == expectedChecksum.sum()
+          && arrived.duplicates() == 0;
+      out.printf(Locale.ROOT, "  check             %s: table has %,d rows (expected %,d), checksum %d (expected %d), %d duplicates%n",
+          ok ? "OK" : "MISMATCH", arrived.count(), options.items(), arrived.checksum(),
+          expectedChecksum.sum(), arrived.duplicates());
 
       if (options.slice() > 0) {
         compareWithOneRowPerTransaction(rowsPerSecond);
@@ -163,7 +159,7 @@ public final class Demo {
         slice.add(order(options.items() + (long) i, 0));
       }
       long start = System.nanoTime();
-      store.insertOneByOne(slice);
+      backend.writeOneByOne(slice);
       double seconds = (System.nanoTime() - start) / 1e9;
       double singleRowsPerSecond = slice.size() / seconds;
       out.println();

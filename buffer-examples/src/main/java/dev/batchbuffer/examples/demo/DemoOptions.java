@@ -15,10 +15,11 @@ import org.jspecify.annotations.Nullable;
  * @param interval longest a partial batch waits
  * @param slice rows written one per transaction for the comparison; 0 skips it
  * @param db the SQLite file, or null for a fresh temporary file
+ * @param backend the backend's name, one of {@link DemoBackends#NAMES}
  * @param help whether --help was given
  */
 record DemoOptions(int items, int producers, int capacity, int chanSize, Duration interval, int slice,
-    @Nullable Path db, boolean help) {
+    @Nullable Path db, String backend, boolean help) {
 
   static final String USAGE = """
       usage: demo [options]
@@ -29,10 +30,12 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
         --interval MS    longest a partial batch waits, in milliseconds (default 200)
         --slice N        rows then written one per transaction, for the comparison (default 300; 0 skips)
         --db PATH        the SQLite file to write (default: a new temporary file, deleted at exit)
-        --help           print this and exit""";
+        --backend NAME   where the orders go: %s (default sqlite, embedded; the others
+                         start their server on 127.0.0.1 and stop it at the end)
+        --help           print this and exit""".formatted(String.join(", ", DemoBackends.NAMES));
 
   private static final java.util.Set<String> OPTIONS = java.util.Set.of(
-      "--items", "--producers", "--capacity", "--chan-size", "--interval", "--slice", "--db");
+      "--items", "--producers", "--capacity", "--chan-size", "--interval", "--slice", "--db", "--backend");
 
   static DemoOptions parse(String... args) {
     int items = 500_000;
@@ -42,6 +45,7 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
     long intervalMs = 200;
     int slice = 300;
     Path db = null;
+    String backend = "sqlite";
     boolean help = false;
     for (int i = 0; i < args.length; i++) {
       String name = args[i];
@@ -67,11 +71,18 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
         case "--interval" -> intervalMs = positive(name, value, 1);
         case "--slice" -> slice = positive(name, value, 0);
         case "--db" -> db = Path.of(value);
+        case "--backend" -> {
+          if (!DemoBackends.NAMES.contains(value)) {
+            throw new IllegalArgumentException("--backend must be one of "
+                + String.join(", ", DemoBackends.NAMES) + " (was '" + value + "')");
+          }
+          backend = value;
+        }
         default -> throw new IllegalArgumentException("unknown option " + name);
       }
     }
     return new DemoOptions(items, producers, capacity, chanSize, Duration.ofMillis(intervalMs), slice,
-        db, help);
+        db, backend, help);
   }
 
   private static int positive(String name, String value, int min) {

@@ -1,5 +1,7 @@
 package dev.batchbuffer.examples.demo;
 
+import dev.batchbuffer.FlushPolicy;
+import dev.batchbuffer.Presets;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -10,16 +12,18 @@ import java.sql.Statement;
 import java.util.List;
 
 /**
- * The orders table in a SQLite file. One connection, used by one thread at a time (the buffer's
- * loop, then the main thread for the checks); not thread-safe.
+ * The demo's embedded default: the orders table in a SQLite file. One connection, used by one
+ * thread at a time (the buffer's loop, then the main thread for the checks); not thread-safe.
  */
-final class OrderStore implements AutoCloseable {
+final class SqliteBackend implements DemoBackend {
   private static final String INSERT =
       "INSERT INTO %s (id, producer, customer, amount_cents, created_at) VALUES (?, ?, ?, ?, ?)";
 
   private final Connection connection;
+  private final Path file;
 
-  OrderStore(Path file) throws SQLException {
+  SqliteBackend(Path file) throws SQLException {
+    this.file = file;
     connection = DriverManager.getConnection("jdbc:sqlite:" + file);
     try (Statement s = connection.createStatement()) {
       for (String table : List.of("orders", "orders_single")) {
@@ -30,8 +34,24 @@ final class OrderStore implements AutoCloseable {
     }
   }
 
+  @Override
+  public String describe() {
+    return "SQLite " + file;
+  }
+
+  @Override
+  public String batchUnit() {
+    return "one executeBatch + commit";
+  }
+
+  @Override
+  public FlushPolicy<Order> policy(int capacity) {
+    return Presets.jdbcExecuteBatch(capacity);
+  }
+
   /** Writes one batch: one executeBatch, one commit. The buffer's flush function. */
-  void insertBatch(List<Order> batch) throws SQLException {
+  @Override
+  public void writeBatch(List<Order> batch) throws SQLException {
     connection.setAutoCommit(false);
     try (PreparedStatement insert = connection.prepareStatement(INSERT.formatted("orders"))) {
       for (Order o : batch) {
@@ -47,7 +67,8 @@ final class OrderStore implements AutoCloseable {
   }
 
   /** Writes each order in its own transaction: the way the demo shows not to do it. */
-  void insertOneByOne(List<Order> orders) throws SQLException {
+  @Override
+  public void writeOneByOne(List<Order> orders) throws SQLException {
     connection.setAutoCommit(true);
     try (PreparedStatement insert = connection.prepareStatement(INSERT.formatted("orders_single"))) {
       for (Order o : orders) {
@@ -57,13 +78,14 @@ final class OrderStore implements AutoCloseable {
     }
   }
 
-  /** Returns {count, checksum} of the orders table, the checksum computed as {@link Order#checksum}. */
-  long[] countAndChecksum() throws SQLException {
+  /** Counts the orders table and sums its checksum, computed as {@link Order#checksum}. */
+  @Override
+  public Arrived arrived() throws SQLException {
     try (Statement s = connection.createStatement();
         ResultSet rs = s.executeQuery(
             "SELECT COUNT(*), COALESCE(SUM((id % 1000003) * 31 + amount_cents), 0) FROM orders")) {
       rs.next();
-      return new long[] {rs.getLong(1), rs.getLong(2)};
+      return new Arrived(rs.getLong(1), rs.getLong(2), 0); // the primary key forbids duplicates
     }
   }
 

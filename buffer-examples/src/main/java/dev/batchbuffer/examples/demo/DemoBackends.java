@@ -1,0 +1,34 @@
+package dev.batchbuffer.examples.demo;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** The backends of {@code --backend}: each name and how to start it. */
+final class DemoBackends {
+  private DemoBackends() {}
+
+  /** The names {@code --backend} accepts, the embedded default first. */
+  static final List<String> NAMES = List.of("sqlite");
+
+  /**
+   * Starts the backend named {@code name}: opens the embedded file, or starts the server on
+   * 127.0.0.1 (which {@link DemoBackend#close()} stops).
+   */
+  static DemoBackend open(String name, DemoOptions options) throws Exception {
+    return switch (name) {
+      case "sqlite" -> new SqliteBackend(sqliteFile(options));
+      default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
+          + String.join(", ", NAMES) + ")");
+    };
+  }
+
+  private static Path sqliteFile(DemoOptions options) throws java.io.IOException {
+    Path db = options.db();
+    if (db == null) {
+      db = Files.createTempFile("batchbuffer-demo-", ".db");
+      db.toFile().deleteOnExit();
+    }
+    return db;
+  }
+}
