@@ -86,8 +86,9 @@ class SqsIT {
     assertThat(requests).isNotEmpty().allSatisfy(r -> {
       assertThat(r.entries()).as("entries").isBetween(1, Presets.SQS_MAX_ENTRIES);
       assertThat(r.payloadBytes()).as("payload").isLessThanOrEqualTo(Presets.SQS_MAX_REQUEST_BYTES);
+      // SQS counts the payload, not the JSON around it; with these messages the whole body fits too.
       assertThat(r.httpBodyBytes()).as("HTTP body carries the payload")
-          .isGreaterThan(r.payloadBytes());
+          .isGreaterThan(r.payloadBytes()).isLessThanOrEqualTo(Presets.SQS_MAX_REQUEST_BYTES);
     });
   }
 
@@ -154,8 +155,6 @@ class SqsIT {
 
     List<Sent> requests = meter.sentTo(url);
     assertWithinPresetLimits(requests);
-    assertThat(requests).allSatisfy(r ->
-        assertThat(r.httpBodyBytes()).isLessThanOrEqualTo(Presets.SQS_MAX_REQUEST_BYTES));
     assertThat(requests.stream().mapToInt(Sent::entries).sum()).isEqualTo(sent.size());
     assertThat(requests.stream().mapToLong(Sent::payloadBytes).sum())
         .as("the preset's weigher counts what goes on the wire")
