@@ -42,6 +42,8 @@ import software.amazon.awssdk.services.sqs.model.SendMessageBatchResultEntry;
  * network, a 5xx, throttling) is retried whole; one refused for a client error (4xx other than
  * throttling, such as a queue that does not exist) is not. What is still failed after the last
  * attempt completes its future exceptionally and reaches the dead-letter hook, with the cause.
+ * The retry decides on a partial failure by its first failed entry: in a batch where a
+ * sender-fault entry comes before a throttled one, neither is retried.
  *
  * <p>Thread-safe: any number of producers may call {@link #send}. The client is the caller's: the
  * publisher does not close it. Build one with {@link SqsConnection#newClient}.
