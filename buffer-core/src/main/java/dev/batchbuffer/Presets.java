@@ -1,10 +1,12 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Checks;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.function.ToLongFunction;
+import org.jspecify.annotations.Nullable;
 
 /**
  * {@link FlushPolicy} presets for the batch APIs of common backends: each takes your size function
@@ -14,6 +16,14 @@ import java.util.function.ToLongFunction;
  * default value, with an overload or {@link FlushPolicy#bytes(Weigher, long, long, Oversize)} for
  * the raised one. Items above the per-record limit are {@linkplain Oversize#REJECT rejected} unless
  * the method says otherwise; combine with {@link FlushPolicy#onOversize} to choose.
+ *
+ * <p>Limits change: SQS raised its message and batch limit from 256 KiB to 1 MiB in 2025, and
+ * EventBridge its {@code PutEvents} request from 256 KB to 1 MB in January 2026, while SDKs and
+ * libraries kept the old numbers built in. So every preset also takes its limits as arguments (an
+ * overload with the count, request bytes and record bytes; the constants below are the defaults):
+ * when a service moves a limit, or an endpoint (a region, an emulator, a compatible service) keeps
+ * an older one, pass the number instead of waiting for a release. A bad limit fails at once with
+ * an {@link IllegalArgumentException} naming the argument and its value.
  *
  * <p>Item types: passed to {@code Config.Builder.policy} or {@code KeyedBuffer.Builder.policy}, a
  * preset takes the builder's item type, so an implicit lambda such as {@code r -> r.data().length}
@@ -75,6 +85,32 @@ public final class Presets {
   /** DynamoDB: bytes per item, 400 KB (1024-based). */
   public static final long DYNAMODB_MAX_ITEM_BYTES = 400 * KIB;
 
+  /** Amazon EventBridge {@code PutEvents}: entries per request, {@value}. */
+  public static final int EVENTBRIDGE_MAX_ENTRIES = 10;
+  /**
+   * EventBridge {@code PutEvents}: bytes per request, the sum of the entries' sizes as
+   * {@link #eventBridgeEntrySize} counts them, 1 MB (raised from 256 KB in January 2026; read as
+   * 1,000,000, the safe side).
+   */
+  public static final long EVENTBRIDGE_MAX_REQUEST_BYTES = 1_000_000;
+  /** EventBridge: bytes per entry, as large as the request may be, 1 MB (1,000,000). */
+  public static final long EVENTBRIDGE_MAX_ENTRY_BYTES = EVENTBRIDGE_MAX_REQUEST_BYTES;
+  /** EventBridge: the bytes a {@code PutEvents} entry's {@code Time} counts for when set, {@value}. */
+  public static final long EVENTBRIDGE_TIME_BYTES = 14;
+
+  /**
+   * Elasticsearch / OpenSearch {@code _bulk}: the request body to aim for, 5 MB (5,000,000): a
+   * conservative starting point, not a limit of the service (Elastic's guide says to measure, and
+   * to stay below a couple tens of megabytes per request).
+   */
+  public static final long BULK_TARGET_BYTES = 5_000_000;
+  /**
+   * Amazon OpenSearch Service: the largest HTTP request body on the instance types with the lowest
+   * limit, 10 MiB (10,485,760; larger instance types accept 100 MiB; self-managed clusters default
+   * to {@code http.max_content_length} 100 MB). Above it the request fails whole with HTTP 413.
+   */
+  public static final long BULK_MAX_REQUEST_BYTES = 10 * MIB;
+
   /** Kafka producer {@code batch.size} default: bytes per partition batch, {@value}. */
   public static final long KAFKA_BATCH_SIZE = 16_384;
   /** Kafka producer {@code max.request.size} default: the largest request or record, {@value}. */
@@ -110,13 +146,25 @@ public final class Presets {
    */
   public static <T> FlushPolicy<T> kinesisPutRecords(Weigher<? super T> dataPlusKeyBytes,
       long maxRequestBytes, long maxRecordBytes) {
-    Objects.requireNonNull(dataPlusKeyBytes, "dataPlusKeyBytes must not be null");
-    Checks.atLeastOne("maxRequestBytes", maxRequestBytes);
-    if (maxRecordBytes < 1 || maxRecordBytes > maxRequestBytes) {
-      throw new IllegalArgumentException("maxRecordBytes must be in [1, maxRequestBytes="
-          + maxRequestBytes + "] (was " + maxRecordBytes + ")");
-    }
-    return limits(KINESIS_MAX_RECORDS, dataPlusKeyBytes, maxRequestBytes, maxRecordBytes);
+    return kinesisPutRecords(dataPlusKeyBytes, KINESIS_MAX_RECORDS, maxRequestBytes, maxRecordBytes);
+  }
+
+  /**
+   * Kinesis {@code PutRecords} with every limit given.
+   *
+   * @param dataPlusKeyBytes the size of one record: data plus partition key
+   * @param maxRecords records per request
+   * @param maxRequestBytes bytes per request
+   * @param maxRecordBytes bytes per record, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxRecords < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxRecordBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> kinesisPutRecords(Weigher<? super T> dataPlusKeyBytes,
+      int maxRecords, long maxRequestBytes, long maxRecordBytes) {
+    return limits(dataPlusKeyBytes, "dataPlusKeyBytes", maxRecords, "maxRecords", maxRequestBytes,
+        maxRecordBytes, "maxRecordBytes");
   }
 
   /**
@@ -130,8 +178,26 @@ public final class Presets {
    * @return the policy
    */
   public static <T> FlushPolicy<T> firehosePutRecordBatch(Weigher<? super T> recordBytes) {
-    return limits(FIREHOSE_MAX_RECORDS, recordBytes, FIREHOSE_MAX_REQUEST_BYTES,
+    return firehosePutRecordBatch(recordBytes, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_REQUEST_BYTES,
         FIREHOSE_MAX_RECORD_BYTES);
+  }
+
+  /**
+   * Firehose {@code PutRecordBatch} with every limit given.
+   *
+   * @param recordBytes the size of one record before base64
+   * @param maxRecords records per call
+   * @param maxRequestBytes bytes per call
+   * @param maxRecordBytes bytes per record, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxRecords < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxRecordBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> firehosePutRecordBatch(Weigher<? super T> recordBytes,
+      int maxRecords, long maxRequestBytes, long maxRecordBytes) {
+    return limits(recordBytes, "recordBytes", maxRecords, "maxRecords", maxRequestBytes,
+        maxRecordBytes, "maxRecordBytes");
   }
 
   /**
@@ -146,7 +212,28 @@ public final class Presets {
    * @return the policy
    */
   public static <T> FlushPolicy<T> sqsSendMessageBatch(Weigher<? super T> messageBytes) {
-    return limits(SQS_MAX_ENTRIES, messageBytes, SQS_MAX_REQUEST_BYTES, SQS_MAX_MESSAGE_BYTES);
+    return sqsSendMessageBatch(messageBytes, SQS_MAX_ENTRIES, SQS_MAX_REQUEST_BYTES,
+        SQS_MAX_MESSAGE_BYTES);
+  }
+
+  /**
+   * SQS {@code SendMessageBatch} with every limit given: for a queue whose
+   * {@code MaximumMessageSize} is set lower than the service's limit, or an SQS-compatible endpoint
+   * that still has the 256 KiB one.
+   *
+   * @param messageBytes the size of one message: body plus attributes
+   * @param maxEntries entries per batch
+   * @param maxRequestBytes bytes per batch, all entries together
+   * @param maxMessageBytes bytes per message, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxEntries < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxMessageBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> sqsSendMessageBatch(Weigher<? super T> messageBytes,
+      int maxEntries, long maxRequestBytes, long maxMessageBytes) {
+    return limits(messageBytes, "messageBytes", maxEntries, "maxEntries", maxRequestBytes,
+        maxMessageBytes, "maxMessageBytes");
   }
 
   /**
@@ -159,8 +246,26 @@ public final class Presets {
    * @return the policy
    */
   public static <T> FlushPolicy<T> pubSubPublish(Weigher<? super T> messageBytes) {
-    return limits(PUBSUB_MAX_MESSAGES, messageBytes, PUBSUB_MAX_REQUEST_BYTES,
+    return pubSubPublish(messageBytes, PUBSUB_MAX_MESSAGES, PUBSUB_MAX_REQUEST_BYTES,
         PUBSUB_MAX_MESSAGE_BYTES);
+  }
+
+  /**
+   * Pub/Sub publish with every limit given.
+   *
+   * @param messageBytes the size of one message: data plus attributes
+   * @param maxMessages messages per request
+   * @param maxRequestBytes bytes per request
+   * @param maxMessageBytes bytes per message, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxMessages < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxMessageBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> pubSubPublish(Weigher<? super T> messageBytes, int maxMessages,
+      long maxRequestBytes, long maxMessageBytes) {
+    return limits(messageBytes, "messageBytes", maxMessages, "maxMessages", maxRequestBytes,
+        maxMessageBytes, "maxMessageBytes");
   }
 
   /**
@@ -177,17 +282,44 @@ public final class Presets {
    */
   public static <T> FlushPolicy<T> cloudWatchLogsPutLogEvents(Weigher<? super T> utf8MessageBytes,
       ToLongFunction<? super T> timestampMillis) {
+    return cloudWatchLogsPutLogEvents(utf8MessageBytes, timestampMillis, CLOUDWATCH_MAX_EVENTS,
+        CLOUDWATCH_MAX_REQUEST_BYTES, CLOUDWATCH_MAX_EVENT_BYTES, CLOUDWATCH_MAX_SPAN);
+  }
+
+  /**
+   * CloudWatch Logs {@code PutLogEvents} with every limit given; the 26 bytes per event are still
+   * added to {@code utf8MessageBytes}.
+   *
+   * @param utf8MessageBytes the UTF-8 length of one event's message (the 26 bytes are added here)
+   * @param timestampMillis one event's timestamp
+   * @param maxEvents events per batch
+   * @param maxRequestBytes bytes per batch, overhead included
+   * @param maxEventBytes bytes per event, overhead included, at most {@code maxRequestBytes}
+   * @param maxSpan the longest time between the first event of a batch and any other
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxEvents < 1}, {@code maxRequestBytes < 1},
+   *     {@code maxEventBytes} is not in {@code [1, maxRequestBytes]} or {@code maxSpan} is not at
+   *     least one millisecond
+   */
+  public static <T> FlushPolicy<T> cloudWatchLogsPutLogEvents(Weigher<? super T> utf8MessageBytes,
+      ToLongFunction<? super T> timestampMillis, int maxEvents, long maxRequestBytes,
+      long maxEventBytes, Duration maxSpan) {
     Objects.requireNonNull(utf8MessageBytes, "utf8MessageBytes must not be null");
     Objects.requireNonNull(timestampMillis, "timestampMillis must not be null");
+    Objects.requireNonNull(maxSpan, "maxSpan must not be null");
+    if (maxSpan.toMillis() < 1) {
+      throw new IllegalArgumentException("maxSpan must be >= 1 ms (was " + maxSpan + ")");
+    }
     Weigher<T> withOverhead = e -> utf8MessageBytes.weigh(e) + CLOUDWATCH_EVENT_OVERHEAD_BYTES;
-    long span = CLOUDWATCH_MAX_SPAN.toMillis();
+    long span = maxSpan.toMillis();
     FlushPolicy<T> spanLimit = FlushPolicy.custom(
         (List<T> batch, T item) -> !batch.isEmpty()
             && Math.abs(timestampMillis.applyAsLong(item) - timestampMillis.applyAsLong(batch.get(0))) >= span,
         (batch, item) -> true,
         batch -> false);
-    return limits(CLOUDWATCH_MAX_EVENTS, withOverhead, CLOUDWATCH_MAX_REQUEST_BYTES,
-        CLOUDWATCH_MAX_EVENT_BYTES).or(spanLimit);
+    return limits(withOverhead, "utf8MessageBytes", maxEvents, "maxEvents", maxRequestBytes,
+        maxEventBytes, "maxEventBytes").or(spanLimit);
   }
 
   /**
@@ -200,8 +332,138 @@ public final class Presets {
    * @return the policy
    */
   public static <T> FlushPolicy<T> dynamoDbBatchWriteItem(Weigher<? super T> itemBytes) {
-    return limits(DYNAMODB_MAX_REQUESTS, itemBytes, DYNAMODB_MAX_REQUEST_BYTES,
+    return dynamoDbBatchWriteItem(itemBytes, DYNAMODB_MAX_REQUESTS, DYNAMODB_MAX_REQUEST_BYTES,
         DYNAMODB_MAX_ITEM_BYTES);
+  }
+
+  /**
+   * DynamoDB {@code BatchWriteItem} with every limit given.
+   *
+   * @param itemBytes the size of one item as DynamoDB counts it (attribute names and values)
+   * @param maxRequests put or delete requests per call
+   * @param maxRequestBytes bytes per call
+   * @param maxItemBytes bytes per item, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxRequests < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxItemBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> dynamoDbBatchWriteItem(Weigher<? super T> itemBytes,
+      int maxRequests, long maxRequestBytes, long maxItemBytes) {
+    return limits(itemBytes, "itemBytes", maxRequests, "maxRequests", maxRequestBytes,
+        maxItemBytes, "maxItemBytes");
+  }
+
+  /**
+   * Amazon EventBridge {@code PutEvents}: 10 entries, 1 MB per request (since January 2026; 256 KB
+   * before), counted as the sum of the entries' sizes, which {@link #eventBridgeEntrySize} computes
+   * as EventBridge does: 14 bytes for {@code Time} when set, plus the UTF-8 bytes of
+   * {@code Source}, {@code DetailType}, {@code Detail} and each of {@code Resources}. An entry may
+   * use the whole request. For a bus or region that still has the 256 KB limit, use
+   * {@link #eventBridgePutEvents(Weigher, int, long, long)} with 262,144.
+   * Source: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html and
+   * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
+   *
+   * @param entryBytes the size of one entry, as {@link #eventBridgeEntrySize} computes it
+   * @param <T> the item type
+   * @return the policy
+   */
+  public static <T> FlushPolicy<T> eventBridgePutEvents(Weigher<? super T> entryBytes) {
+    return eventBridgePutEvents(entryBytes, EVENTBRIDGE_MAX_ENTRIES, EVENTBRIDGE_MAX_REQUEST_BYTES,
+        EVENTBRIDGE_MAX_ENTRY_BYTES);
+  }
+
+  /**
+   * EventBridge {@code PutEvents} with every limit given.
+   *
+   * @param entryBytes the size of one entry, as {@link #eventBridgeEntrySize} computes it
+   * @param maxEntries entries per request
+   * @param maxRequestBytes bytes per request
+   * @param maxEntryBytes bytes per entry, at most {@code maxRequestBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code maxEntries < 1}, {@code maxRequestBytes < 1} or
+   *     {@code maxEntryBytes} is not in {@code [1, maxRequestBytes]}
+   */
+  public static <T> FlushPolicy<T> eventBridgePutEvents(Weigher<? super T> entryBytes,
+      int maxEntries, long maxRequestBytes, long maxEntryBytes) {
+    return limits(entryBytes, "entryBytes", maxEntries, "maxEntries", maxRequestBytes,
+        maxEntryBytes, "maxEntryBytes");
+  }
+
+  /**
+   * Returns the size of one EventBridge {@code PutEvents} entry as EventBridge counts it against
+   * the request limit: 14 bytes for the time if it is set, plus the UTF-8 bytes of the source, the
+   * detail type, the detail (if any) and each resource. The event EventBridge delivers is larger
+   * (its JSON keys); that does not count.
+   * Source: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
+   *
+   * @param hasTime whether the entry's {@code Time} is set
+   * @param source the entry's {@code Source}
+   * @param detailType the entry's {@code DetailType}
+   * @param detail the entry's {@code Detail} JSON, or null if it has none
+   * @param resources the entry's {@code Resources} (empty if none; a null element counts 0)
+   * @return the size in bytes
+   */
+  public static long eventBridgeEntrySize(boolean hasTime, String source, String detailType,
+      @Nullable String detail, List<? extends @Nullable String> resources) {
+    Objects.requireNonNull(source, "source must not be null");
+    Objects.requireNonNull(detailType, "detailType must not be null");
+    Objects.requireNonNull(resources, "resources must not be null");
+    long size = hasTime ? EVENTBRIDGE_TIME_BYTES : 0;
+    size += utf8Length(source) + utf8Length(detailType);
+    if (detail != null) {
+      size += utf8Length(detail);
+    }
+    for (String resource : resources) {
+      if (resource != null) {
+        size += utf8Length(resource);
+      }
+    }
+    return size;
+  }
+
+  /**
+   * Elasticsearch / OpenSearch {@code _bulk}: batches of about 5 MB of body (the action and
+   * document lines with their newlines, so {@code actionAndSourceBytes} must count both lines and
+   * two newlines); a document above the target goes alone in its own request; one above 10 MiB,
+   * the largest body Amazon OpenSearch Service accepts on its smaller instance types (HTTP 413
+   * above it), is rejected. No count limit: the bulk API has none. The target is a starting
+   * point: Elastic's tuning guide says to double the batch until indexing speed plateaus; pass
+   * the size you measured to {@link #elasticsearchBulk(Weigher, long, long)}.
+   * Source: https://www.elastic.co/guide/en/elasticsearch/reference/current/tune-for-indexing-speed.html
+   * and https://docs.aws.amazon.com/opensearch-service/latest/developerguide/limits.html (network
+   * limits)
+   *
+   * @param actionAndSourceBytes the bytes one document adds to the request body
+   * @param <T> the item type
+   * @return the policy
+   */
+  public static <T> FlushPolicy<T> elasticsearchBulk(Weigher<? super T> actionAndSourceBytes) {
+    return elasticsearchBulk(actionAndSourceBytes, BULK_TARGET_BYTES, BULK_MAX_REQUEST_BYTES);
+  }
+
+  /**
+   * Elasticsearch / OpenSearch {@code _bulk} with an explicit target and request limit (a
+   * self-managed cluster's {@code http.max_content_length}, 100 MB by default).
+   *
+   * @param actionAndSourceBytes the bytes one document adds to the request body
+   * @param targetBytes the body size to aim for
+   * @param maxRequestBytes the largest body the cluster accepts, at least {@code targetBytes}
+   * @param <T> the item type
+   * @return the policy
+   * @throws IllegalArgumentException if {@code targetBytes < 1} or
+   *     {@code maxRequestBytes < targetBytes}
+   */
+  public static <T> FlushPolicy<T> elasticsearchBulk(Weigher<? super T> actionAndSourceBytes,
+      long targetBytes, long maxRequestBytes) {
+    Objects.requireNonNull(actionAndSourceBytes, "actionAndSourceBytes must not be null");
+    Checks.atLeastOne("targetBytes", targetBytes);
+    if (maxRequestBytes < targetBytes) {
+      throw new IllegalArgumentException("maxRequestBytes must be >= targetBytes=" + targetBytes
+          + " (was " + maxRequestBytes + ")");
+    }
+    return capped(actionAndSourceBytes, targetBytes, maxRequestBytes);
   }
 
   /**
@@ -236,10 +498,7 @@ public final class Presets {
       throw new IllegalArgumentException("maxRequestSize must be >= batchSize=" + batchSize
           + " (was " + maxRequestSize + ")");
     }
-    FlushPolicy<T> bytes = FlushPolicy.bytes(recordBytes, batchSize, batchSize, Oversize.SEND_ALONE);
-    FlushPolicy<T> cap = FlushPolicy.custom((batch, item) -> false,
-        (List<T> batch, T item) -> recordBytes.weigh(item) <= maxRequestSize, batch -> false);
-    return bytes.or(cap);
+    return capped(recordBytes, batchSize, maxRequestSize);
   }
 
   /**
@@ -257,10 +516,29 @@ public final class Presets {
     return FlushPolicy.count(rows);
   }
 
-  private static <T> FlushPolicy<T> limits(int records, Weigher<? super T> weigher,
-      long requestBytes, long recordBytes) {
-    Objects.requireNonNull(weigher, "weigher must not be null");
+  /** Batches of about {@code target} bytes; a heavier item alone; one above {@code max} rejected. */
+  private static <T> FlushPolicy<T> capped(Weigher<? super T> weigher, long target, long max) {
+    FlushPolicy<T> bytes = FlushPolicy.bytes(weigher, target, target, Oversize.SEND_ALONE);
+    FlushPolicy<T> cap = FlushPolicy.custom((batch, item) -> false,
+        (List<T> batch, T item) -> weigher.weigh(item) <= max, batch -> false);
+    return bytes.or(cap);
+  }
+
+  /** Count, request bytes and record bytes, each checked and named as the preset names it. */
+  private static <T> FlushPolicy<T> limits(Weigher<? super T> weigher, String weigherName,
+      int records, String recordsName, long requestBytes, long recordBytes, String recordBytesName) {
+    Objects.requireNonNull(weigher, () -> weigherName + " must not be null");
+    Checks.atLeastOne(recordsName, records);
+    Checks.atLeastOne("maxRequestBytes", requestBytes);
+    if (recordBytes < 1 || recordBytes > requestBytes) {
+      throw new IllegalArgumentException(recordBytesName + " must be in [1, maxRequestBytes="
+          + requestBytes + "] (was " + recordBytes + ")");
+    }
     return FlushPolicy.<T>count(records)
         .or(FlushPolicy.bytes(weigher, requestBytes, recordBytes, Oversize.REJECT));
+  }
+
+  private static long utf8Length(String s) {
+    return s.getBytes(StandardCharsets.UTF_8).length;
   }
 }

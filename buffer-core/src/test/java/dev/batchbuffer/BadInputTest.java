@@ -789,7 +789,12 @@ class BadInputTest {
       assertThatThrownBy(() -> Presets.<String>jdbcExecuteBatch(0))
           .isInstanceOf(IllegalArgumentException.class).hasMessage("rows must be >= 1 (was 0)");
       assertThatThrownBy(() -> Presets.<String>sqsSendMessageBatch(null))
-          .isInstanceOf(NullPointerException.class).hasMessage("weigher must not be null");
+          .isInstanceOf(NullPointerException.class).hasMessage("messageBytes must not be null");
+      assertThatThrownBy(() -> Presets.<String>eventBridgePutEvents(null))
+          .isInstanceOf(NullPointerException.class).hasMessage("entryBytes must not be null");
+      assertThatThrownBy(() -> Presets.<String>elasticsearchBulk(null))
+          .isInstanceOf(NullPointerException.class)
+          .hasMessage("actionAndSourceBytes must not be null");
     }
   }
 

@@ -1,45 +1,35 @@
 package dev.batchbuffer.examples.results;
 
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import software.amazon.awssdk.services.sqs.SqsClient;
+import software.amazon.awssdk.services.sqs.model.BatchResultErrorEntry;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchRequest;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchRequestEntry;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchResponse;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchResultEntry;
 
 /**
- * An in-memory stand-in for the SQS {@code SendMessageBatch} call, with its shape: a request holds
- * entries with an id unique within the request, and the response lists the entries that succeeded
- * (with the message id the queue gave each) and those that failed (with a code, and whether the
- * sender is at fault), by entry id. A failed entry does not fail the request. Thread-safe.
+ * An in-memory {@link SqsClient} that answers {@code SendMessageBatch} only (every other call
+ * throws {@link UnsupportedOperationException}), as SQS does: the response lists the entries that
+ * succeeded (with the message id the queue gave each) and those that failed (with a code, and
+ * whether the sender is at fault), by entry id. A failed entry does not fail the request.
+ * Thread-safe.
  *
  * <p>What it fails: an entry whose body is empty ({@code InvalidMessageContents}, the sender's
  * fault, so retrying it is pointless); the next delivery of a body given to {@link #throttleOnce}
  * ({@code RequestThrottled}, not the sender's fault); and the next request after
  * {@link #failNextRequest} as a whole, with the given exception.
  */
-public final class FakeSqs {
-
-  /** One message of a request: {@code id} names it in the response. */
-  public record Entry(String id, String body) {}
-
-  /** A {@code SendMessageBatch} request. */
-  public record SendMessageBatchRequest(String queueUrl, List<Entry> entries) {}
-
-  /** An entry that was queued, with the id the queue gave its message. */
-  public record Successful(String id, String messageId) {}
-
-  /** An entry that was not queued. */
-  public record Failed(String id, String code, boolean senderFault) {}
-
-  /** A {@code SendMessageBatch} response. */
-  public record SendMessageBatchResponse(List<Successful> successful, List<Failed> failed) {}
-
+public final class FakeSqs implements SqsClient {
   private final List<SendMessageBatchRequest> requests = new CopyOnWriteArrayList<>();
   private final List<String> queued = new CopyOnWriteArrayList<>();
   private final Set<String> throttled = new HashSet<>();
-  private final List<Exception> requestFailures = new ArrayList<>();
+  private final List<RuntimeException> requestFailures = new ArrayList<>();
   private long nextMessageId;
 
   /**
@@ -47,31 +37,29 @@ public final class FakeSqs {
    *
    * @param request the queue and the entries
    * @return which entries were queued (with their message ids) and which failed
-   * @throws IOException a request failure given to {@link #failNextRequest}
    */
-  public synchronized SendMessageBatchResponse sendMessageBatch(SendMessageBatchRequest request)
-      throws IOException {
+  @Override
+  public synchronized SendMessageBatchResponse sendMessageBatch(SendMessageBatchRequest request) {
     requests.add(request);
     if (!requestFailures.isEmpty()) {
-      Exception e = requestFailures.remove(0);
-      if (e instanceof IOException io) {
-        throw io;
-      }
-      throw (RuntimeException) e;
+      throw requestFailures.remove(0);
     }
-    List<Successful> ok = new ArrayList<>();
-    List<Failed> failed = new ArrayList<>();
-    for (Entry entry : request.entries()) {
-      if (entry.body().isEmpty()) {
-        failed.add(new Failed(entry.id(), "InvalidMessageContents", true));
-      } else if (throttled.remove(entry.body())) {
-        failed.add(new Failed(entry.id(), "RequestThrottled", false));
+    List<SendMessageBatchResultEntry> ok = new ArrayList<>();
+    List<BatchResultErrorEntry> failed = new ArrayList<>();
+    for (SendMessageBatchRequestEntry entry : request.entries()) {
+      if (entry.messageBody().isEmpty()) {
+        failed.add(BatchResultErrorEntry.builder().id(entry.id()).code("InvalidMessageContents")
+            .message("empty body").senderFault(true).build());
+      } else if (throttled.remove(entry.messageBody())) {
+        failed.add(BatchResultErrorEntry.builder().id(entry.id()).code("RequestThrottled")
+            .message("slow down").senderFault(false).build());
       } else {
-        queued.add(entry.body());
-        ok.add(new Successful(entry.id(), "msg-" + nextMessageId++));
+        queued.add(entry.messageBody());
+        ok.add(SendMessageBatchResultEntry.builder().id(entry.id())
+            .messageId("msg-" + nextMessageId++).build());
       }
     }
-    return new SendMessageBatchResponse(List.copyOf(ok), List.copyOf(failed));
+    return SendMessageBatchResponse.builder().successful(ok).failed(failed).build();
   }
 
   /**
@@ -86,13 +74,10 @@ public final class FakeSqs {
   /**
    * Fails the next request as a whole, as a network error or a 5xx would.
    *
-   * @param failure what the request throws: an {@link IOException} or a runtime exception
+   * @param failure what the request throws
    */
-  public synchronized void failNextRequest(Exception failure) {
-    if (!(failure instanceof IOException) && !(failure instanceof RuntimeException)) {
-      throw new IllegalArgumentException("an IOException or a RuntimeException: " + failure);
-    }
-    requestFailures.add(failure);
+  public synchronized void failNextRequest(RuntimeException failure) {
+    requestFailures.add(Objects.requireNonNull(failure));
   }
 
   /**
@@ -112,4 +97,12 @@ public final class FakeSqs {
   public List<String> queued() {
     return List.copyOf(queued);
   }
+
+  @Override
+  public String serviceName() {
+    return SERVICE_NAME;
+  }
+
+  @Override
+  public void close() {}
 }

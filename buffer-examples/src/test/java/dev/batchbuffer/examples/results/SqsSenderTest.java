@@ -4,11 +4,8 @@ import static dev.batchbuffer.examples.results.CollapsingLoaderTest.failure;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchbuffer.DeliveryException;
-import dev.batchbuffer.examples.results.FakeSqs.Entry;
-import dev.batchbuffer.examples.results.FakeSqs.SendMessageBatchRequest;
-import dev.batchbuffer.examples.results.SqsSender.SqsEntryException;
+import dev.batchbuffer.examples.sqs.SqsEntryException;
 import dev.batchbuffer.testing.ManualTimeSource;
-import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,12 +13,15 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchRequest;
+import software.amazon.awssdk.services.sqs.model.SendMessageBatchRequestEntry;
+import software.amazon.awssdk.services.sqs.model.SqsException;
 
 /**
  * {@link SqsSender} answers each message with the id the queue gave it, fails a refused entry with
  * its own code, retries only the failed entries (and the ids of the retry complete their futures),
- * never retries an entry refused by the sender's fault, and retries a request that failed as a
- * whole. The linger runs on a manual clock that is never advanced: batches end by count or close.
+ * never retries an entry refused by the sender's fault, retries a request that failed as a whole
+ * for a server error and not one refused for a client error. The linger runs on a manual clock that is never advanced: batches end by count or close.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class SqsSenderTest {
@@ -34,8 +34,13 @@ class SqsSenderTest {
     return SqsSender.start(sqs, QUEUE, Duration.ofMillis(100), maxAttempts, Duration.ZERO, time);
   }
 
+  static SqsException unavailable() {
+    return (SqsException) SqsException.builder().statusCode(503).message("Service Unavailable")
+        .build();
+  }
+
   static List<String> bodies(SendMessageBatchRequest request) {
-    return request.entries().stream().map(Entry::body).toList();
+    return request.entries().stream().map(SendMessageBatchRequestEntry::messageBody).toList();
   }
 
   @Test
@@ -89,6 +94,7 @@ class SqsSenderTest {
     assertThat(e.reason()).isEqualTo(DeliveryException.Reason.FAILED);
     assertThat(e.getCause()).isInstanceOfSatisfying(SqsEntryException.class, cause -> {
       assertThat(cause.code()).isEqualTo("InvalidMessageContents");
+      assertThat(cause.getMessage()).isEqualTo("InvalidMessageContents: empty body (sender fault)");
       assertThat(cause.senderFault()).isTrue();
     });
     assertThat(a.get()).isEqualTo("msg-0");
@@ -97,7 +103,7 @@ class SqsSenderTest {
 
   @Test
   void aRequestThatFailedAsAWholeIsRetriedWhole() throws Exception {
-    sqs.failNextRequest(new IOException("503 Service Unavailable"));
+    sqs.failNextRequest(unavailable());
     CompletableFuture<String> a;
     CompletableFuture<String> b;
     try (SqsSender sender = sender(3)) {
@@ -111,8 +117,21 @@ class SqsSenderTest {
   }
 
   @Test
+  void aRequestRefusedForAClientErrorIsNotRetried() throws Exception {
+    SqsException noQueue = (SqsException) SqsException.builder().statusCode(400)
+        .message("The specified queue does not exist").build();
+    sqs.failNextRequest(noQueue);
+    CompletableFuture<String> a;
+    try (SqsSender sender = sender(3)) {
+      a = sender.send("a");
+    }
+    assertThat(sqs.requests()).hasSize(1);
+    assertThat(failure(a).getCause()).isSameAs(noQueue);
+  }
+
+  @Test
   void aRequestFailingEveryAttemptFailsEveryEntryOfItWithTheRequestsFailure() throws Exception {
-    IOException down = new IOException("503 Service Unavailable");
+    SqsException down = unavailable();
     sqs.failNextRequest(down);
     sqs.failNextRequest(down);
     List<CompletableFuture<String>> ids = new ArrayList<>();
