@@ -205,8 +205,8 @@ public final class JdbcBatchWriter<T> implements FlushFunc<T>, AutoCloseable {
       Connection c = connection();
       try {
         write(c, batch);
-      } catch (SQLException | RuntimeException e) {
-        abandon(c, e);
+      } catch (SQLException | RuntimeException | Error e) {
+        abandon(c, e); // an Error too: pgjdbc run with -ea asserts on a broken connection
         throw e;
       }
     } finally {
@@ -329,7 +329,7 @@ public final class JdbcBatchWriter<T> implements FlushFunc<T>, AutoCloseable {
   }
 
   /** After a failed batch: roll back; if the connection is broken, close it for a fresh one. */
-  private void abandon(Connection c, Exception failure) {
+  private void abandon(Connection c, Throwable failure) {
     try {
       c.rollback();
       if (c.isValid(5)) {
@@ -342,7 +342,7 @@ public final class JdbcBatchWriter<T> implements FlushFunc<T>, AutoCloseable {
     closeQuietly(c, failure);
   }
 
-  private static void closeQuietly(Connection c, Exception failure) {
+  private static void closeQuietly(Connection c, Throwable failure) {
     try {
       c.close();
     } catch (SQLException e) {
