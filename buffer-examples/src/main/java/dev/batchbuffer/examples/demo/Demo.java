@@ -10,6 +10,8 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
@@ -20,6 +22,11 @@ import org.jspecify.annotations.Nullable;
  * the buffer prints a live progress line from {@link Buffer#stats()}; at the end the demo prints the
  * final stats, a row-count and checksum check, and how much slower the same rows are when written
  * one per transaction.
+ *
+ * <p>"Oldest at flush" is the age of each batch's first item when the flush function is called:
+ * how long the buffer held the item that waited longest, from {@code add} returning to the write
+ * starting (the buffer's stats give the flush's own latency, and {@code BufferStats.oldestItemAge}
+ * only the current batch's, so the demo measures it: one timestamp per order, 8 bytes each).
  *
  * <p>Run it with {@code ./mvnw -q compile exec:exec}; options go in
  * {@code -Ddemo.args="--items 500000 --producers 16"}.
@@ -57,6 +64,15 @@ public final class Demo {
     }
   }
 
+  /** The nearest-rank percentile {@code q} of sorted {@code values}; 0 when there are none. */
+  static long percentile(long[] values, double q) {
+    if (values.length == 0) {
+      return 0;
+    }
+    int rank = (int) Math.ceil(q * values.length);
+    return values[Math.max(0, Math.min(values.length, rank) - 1)];
+  }
+
   /** One run of the demo. */
   private static final class Run {
     private final DemoOptions options;
@@ -68,15 +84,20 @@ public final class Demo {
     private long lastTick;
     private long start;
     private final LongAdder expectedChecksum = new LongAdder();
+    /** When each order's add returned (System.nanoTime), by id; 0 until then. */
+    private final AtomicLongArray addedAt;
+    /** The age of each batch's first order when its flush started, in nanoseconds. */
+    private final ConcurrentLinkedQueue<Long> oldestAtFlush = new ConcurrentLinkedQueue<>();
 
     Run(DemoOptions options, DemoBackend backend, PrintStream out) {
       this.options = options;
       this.backend = backend;
       this.out = out;
+      this.addedAt = new AtomicLongArray(options.items());
     }
 
     int execute() throws Exception {
-      Config<Order> config = Config.builder(backend::writeBatch)
+      Config<Order> config = Config.<Order>builder(this::timedWrite)
           .policy(backend.policy(options.capacity()))
           .chanSize(options.chanSize())
           .flushInterval(options.interval())
@@ -119,6 +140,9 @@ public final class Demo {
       out.printf(Locale.ROOT, "  flush latency     p50 %.2f ms, p99 %.2f ms, max %.2f ms%n",
           millis(stats.flushLatencyP50()), millis(stats.flushLatencyP99()),
           millis(stats.flushLatencyMax()));
+      long[] ages = sortedAges();
+      out.printf(Locale.ROOT, "  oldest at flush   p50 %.2f ms, p99 %.2f ms, max %.2f ms%n",
+          percentile(ages, 0.50) / 1e6, percentile(ages, 0.99) / 1e6, percentile(ages, 1.0) / 1e6);
       out.printf(Locale.ROOT, "  throughput        %,.0f rows/s (%.2f s in all)%n", rowsPerSecond, seconds);
       out.printf(Locale.ROOT, "  time to close     %.1f ms (drain + final flush)%n", (end - closeStart) / 1e6);
       out.printf(Locale.ROOT, "  state             %s%n", stats.state());
@@ -148,6 +172,7 @@ public final class Demo {
           Thread.currentThread().interrupt();
           return;
         }
+        addedAt.setRelease((int) id, System.nanoTime());
         checksum += order.checksum();
       }
       expectedChecksum.add(checksum);
@@ -168,6 +193,23 @@ public final class Demo {
           slice.size(), seconds, singleRowsPerSecond);
       out.printf(Locale.ROOT, "  batched through Buffer   %,.0f rows/s%n", batchedRowsPerSecond);
       out.printf(Locale.ROOT, "  speed-up                 %.0fx%n", batchedRowsPerSecond / singleRowsPerSecond);
+    }
+
+    /**
+     * The flush function: notes the age of the batch's first order, then writes the batch. An order
+     * flushed before its producer noted the time (a batch it completed) counts as age 0.
+     */
+    private void timedWrite(List<Order> batch) throws Exception {
+      long now = System.nanoTime();
+      long added = addedAt.getAcquire((int) batch.get(0).id());
+      oldestAtFlush.add(added == 0 ? 0 : Math.max(0, now - added));
+      backend.writeBatch(batch);
+    }
+
+    private long[] sortedAges() {
+      long[] ages = oldestAtFlush.stream().mapToLong(Long::longValue).toArray();
+      java.util.Arrays.sort(ages);
+      return ages;
     }
 
     /** The periodic task: one progress line from the stats, every 500 ms, off the loop. */

@@ -9,7 +9,7 @@ final class DemoBackends {
   private DemoBackends() {}
 
   /** The names {@code --backend} accepts, the embedded default first. */
-  static final List<String> NAMES = List.of("sqlite", "sqs");
+  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
@@ -19,6 +19,7 @@ final class DemoBackends {
     return switch (name) {
       case "sqlite" -> new SqliteBackend(sqliteFile(options));
       case "sqs" -> dev.batchbuffer.examples.sqs.SqsDemoBackend.start();
+      case "postgres" -> new dev.batchbuffer.examples.jdbc.PostgresBackend();
       default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
           + String.join(", ", NAMES) + ")");
     };

@@ -34,9 +34,40 @@ class DemoTest {
         .contains("accepted          20,000 (failed 0, rejected 0, waiting 0)")
         .contains("mean batch size")
         .containsPattern("flush latency +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms")
+        .containsPattern("oldest at flush +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms")
         .contains("time to close")
         .contains("state             CLOSED")
         .containsPattern("speed-up +\\d+x");
+  }
+
+  @Test
+  void oldestAtFlushPercentilesAreOrderedAndBoundedByTheRun(@TempDir Path dir) throws Exception {
+    int status = run("--items", "5000", "--producers", "2", "--capacity", "100", "--slice", "0",
+        "--db", dir.resolve("orders.db").toString());
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report).isZero();
+    java.util.regex.Matcher ages = java.util.regex.Pattern.compile(
+        "oldest at flush +p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms").matcher(report);
+    java.util.regex.Matcher total = java.util.regex.Pattern.compile(
+        "\\(([0-9.]+) s in all\\)").matcher(report);
+    assertThat(ages.find()).as(report).isTrue();
+    assertThat(total.find()).as(report).isTrue();
+    double p50 = Double.parseDouble(ages.group(1));
+    double p99 = Double.parseDouble(ages.group(2));
+    double max = Double.parseDouble(ages.group(3));
+    assertThat(p50).isLessThanOrEqualTo(p99);
+    assertThat(p99).isLessThanOrEqualTo(max);
+    assertThat(max).isPositive().isLessThan(Double.parseDouble(total.group(1)) * 1000 + 1);
+  }
+
+  @Test
+  void percentileIsTheNearestRank() {
+    long[] values = java.util.stream.LongStream.rangeClosed(1, 200).toArray();
+    assertThat(Demo.percentile(values, 0.99)).isEqualTo(198);
+    assertThat(Demo.percentile(values, 0.50)).isEqualTo(100);
+    assertThat(Demo.percentile(values, 1.0)).isEqualTo(200);
+    assertThat(Demo.percentile(new long[] {7}, 0.99)).isEqualTo(7);
+    assertThat(Demo.percentile(new long[0], 0.99)).isZero();
   }
 
   @Test
