@@ -9,7 +9,7 @@ final class DemoBackends {
   private DemoBackends() {}
 
   /** The names {@code --backend} accepts, the embedded default first. */
-  static final List<String> NAMES = List.of("sqlite");
+  static final List<String> NAMES = List.of("sqlite", "kafka", "file");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
@@ -18,6 +18,8 @@ final class DemoBackends {
   static DemoBackend open(String name, DemoOptions options) throws Exception {
     return switch (name) {
       case "sqlite" -> new SqliteBackend(sqliteFile(options));
+      case "kafka" -> new dev.batchbuffer.examples.kafka.KafkaDemoBackend();
+      case "file" -> new dev.batchbuffer.examples.file.FileDemoBackend();
       default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
           + String.join(", ", NAMES) + ")");
     };
