@@ -9,7 +9,8 @@ final class DemoBackends {
   private DemoBackends() {}
 
   /** The names {@code --backend} accepts, the embedded default first. */
-  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs");
+  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs", "kafka", "file");
+  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs", "kafka", "file");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
@@ -20,6 +21,8 @@ final class DemoBackends {
       case "sqlite" -> new SqliteBackend(sqliteFile(options));
       case "sqs" -> dev.batchbuffer.examples.sqs.SqsDemoBackend.start();
       case "postgres" -> new dev.batchbuffer.examples.jdbc.PostgresBackend();
+      case "kafka" -> new dev.batchbuffer.examples.kafka.KafkaDemoBackend();
+      case "file" -> new dev.batchbuffer.examples.file.FileDemoBackend();
       default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
           + String.join(", ", NAMES) + ")");
     };

@@ -1,0 +1,30 @@
+package dev.batchbuffer.examples.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** {@code --backend file}: the demo appends every order to a log file and reads it back intact. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class FileDemoTest {
+
+  @Test
+  void demoOnTheFileBackendWritesEveryOrderOnceAndSaysOk() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    int status = Demo.run(new String[] {"--backend", "file", "--items", "20000", "--producers", "4",
+        "--capacity", "250", "--slice", "20"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report).isZero();
+    assertThat(report)
+        .contains("append-only log file")
+        .contains("rows written      20,000")
+        .contains("check             OK: table has 20,000 rows (expected 20,000)")
+        .containsPattern("speed-up +\\d+x");
+  }
+}
