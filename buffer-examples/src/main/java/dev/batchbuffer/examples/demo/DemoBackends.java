@@ -1,15 +1,18 @@
 package dev.batchbuffer.examples.demo;
 
+import dev.batchbuffer.examples.kinesis.KinesisBackend;
+import dev.batchbuffer.examples.kinesis.LocalKinesis;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 
 /** The backends of {@code --backend}: each name and how to start it. */
 final class DemoBackends {
   private DemoBackends() {}
 
   /** The names {@code --backend} accepts, the embedded default first. */
-  static final List<String> NAMES = List.of("sqlite");
+  static final List<String> NAMES = List.of("sqlite", "kinesis");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
@@ -18,9 +21,25 @@ final class DemoBackends {
   static DemoBackend open(String name, DemoOptions options) throws Exception {
     return switch (name) {
       case "sqlite" -> new SqliteBackend(sqliteFile(options));
+      case "kinesis" -> {
+        Optional<String> why = LocalKinesis.unavailable();
+        if (why.isPresent()) {
+          throw new Unavailable("kinesis", why.get());
+        }
+        yield new KinesisBackend();
+      }
       default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
           + String.join(", ", NAMES) + ")");
     };
+  }
+
+  /** A backend whose server cannot start on this machine (a tool or a file is missing). */
+  static final class Unavailable extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    Unavailable(String backend, String why) {
+      super("backend " + backend + " cannot run here: " + why);
+    }
   }
 
   private static Path sqliteFile(DemoOptions options) throws java.io.IOException {
