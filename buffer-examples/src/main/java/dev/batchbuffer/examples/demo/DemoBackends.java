@@ -2,6 +2,8 @@ package dev.batchbuffer.examples.demo;
 
 import dev.batchbuffer.examples.kinesis.KinesisBackend;
 import dev.batchbuffer.examples.kinesis.LocalKinesis;
+import dev.batchbuffer.examples.pubsub.LocalPubSub;
+import dev.batchbuffer.examples.pubsub.PubSubBackend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -12,7 +14,7 @@ final class DemoBackends {
   private DemoBackends() {}
 
   /** The names {@code --backend} accepts, the embedded default first. */
-  static final List<String> NAMES = List.of("sqlite", "kinesis");
+  static final List<String> NAMES = List.of("sqlite", "kinesis", "pubsub");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
@@ -27,6 +29,13 @@ final class DemoBackends {
           throw new Unavailable("kinesis", why.get());
         }
         yield new KinesisBackend();
+      }
+      case "pubsub" -> {
+        Optional<String> why = LocalPubSub.unavailable();
+        if (why.isPresent()) {
+          throw new Unavailable("pubsub", why.get());
+        }
+        yield new PubSubBackend();
       }
       default -> throw new IllegalArgumentException("unknown backend '" + name + "' (one of "
           + String.join(", ", NAMES) + ")");
