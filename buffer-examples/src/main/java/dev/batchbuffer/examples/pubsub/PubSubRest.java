@@ -122,7 +122,9 @@ public final class PubSubRest implements AutoCloseable {
   }
 
   /**
-   * Pulls up to {@code max} messages (it may return fewer, or none, while more are on their way).
+   * Pulls up to {@code max} messages without waiting for more ({@code returnImmediately}, which
+   * Google discourages for production subscribers but which a read-back check needs): it may return
+   * fewer, or none, while more are on their way.
    *
    * @param subscription the subscription id
    * @param max at most this many
@@ -134,7 +136,7 @@ public final class PubSubRest implements AutoCloseable {
   public List<Received> pull(String subscription, int max)
       throws PubSubException, IOException, InterruptedException {
     JsonNode answer = call("POST", "subscriptions/" + subscription + ":pull",
-        "{\"maxMessages\":" + max + "}");
+        "{\"maxMessages\":" + max + ",\"returnImmediately\":true}");
     List<Received> out = new ArrayList<>();
     for (JsonNode r : answer.field("receivedMessages").map(JsonNode::asArray).orElse(List.of())) {
       JsonNode m = field(r, "message");
