@@ -36,7 +36,7 @@ public final class Demo {
 
   /**
    * Runs the demo and exits with its status: 0 when the table holds exactly the rows produced, 1 when
-   * it does not, 2 on a bad option.
+   * it does not, 2 on a bad option, 3 when the backend cannot run here (e.g. node is missing).
    *
    * @param args the options; {@code --help} lists them
    * @throws Exception if the database cannot be written
@@ -59,7 +59,14 @@ public final class Demo {
       out.println(DemoOptions.USAGE);
       return 0;
     }
-    try (DemoBackend backend = DemoBackends.open(options.backend(), options)) {
+    DemoBackend opened;
+    try {
+      opened = DemoBackends.open(options.backend(), options);
+    } catch (DemoBackends.Unavailable e) {
+      err.println("demo: " + e.getMessage());
+      return 3;
+    }
+    try (DemoBackend backend = opened) {
       return new Demo.Run(options, backend, out).execute();
     }
   }

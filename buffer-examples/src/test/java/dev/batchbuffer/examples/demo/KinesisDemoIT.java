@@ -1,0 +1,42 @@
+package dev.batchbuffer.examples.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.batchbuffer.examples.kinesis.LocalKinesis;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The demo with {@code --backend kinesis}: it starts kinesalite itself, writes every order through
+ * {@code PutRecords}, reads every shard back and reports OK. Skips itself, saying why, where
+ * {@code node} or {@code npm} is missing.
+ */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class KinesisDemoIT {
+
+  @Test
+  void demoOnKinesisReadsBackEveryOrderAndReportsOk() throws Exception {
+    Optional<String> why = LocalKinesis.unavailable();
+    assumeTrue(why.isEmpty(), () -> "KinesisDemoIT skipped: " + why.orElse(""));
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int status = Demo.run(new String[] {"--backend", "kinesis", "--items", "5000", "--producers",
+        "4", "--capacity", "500", "--slice", "100"},
+        new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report + err.toString(StandardCharsets.UTF_8)).isZero();
+    assertThat(report)
+        .contains("-> Kinesis (kinesalite, 4 shards) on 127.0.0.1:")
+        .contains("one PutRecords request each")
+        .contains("accepted          5,000 (failed 0, rejected 0, waiting 0)")
+        .contains("check             OK: table has 5,000 rows (expected 5,000)")
+        .containsPattern("speed-up +\\d+x");
+  }
+}
