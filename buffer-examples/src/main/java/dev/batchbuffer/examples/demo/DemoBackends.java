@@ -15,8 +15,6 @@ final class DemoBackends {
 
   /** The names {@code --backend} accepts, the embedded default first. */
   static final List<String> NAMES = List.of("sqlite", "postgres", "sqs", "kafka", "kinesis", "pubsub", "file");
-  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs", "kafka", "kinesis", "pubsub", "file");
-  static final List<String> NAMES = List.of("sqlite", "postgres", "sqs", "kafka", "kinesis", "pubsub", "file");
 
   /**
    * Starts the backend named {@code name}: opens the embedded file, or starts the server on
