@@ -72,6 +72,15 @@ public interface FlushMiddleware<T> {
    * others is thrown (its cause is the {@link InterruptedException}), never a failure of the whole
    * batch.
    *
+   * <p>With a {@linkplain Options.Builder#deliveryTimeout delivery timeout} on the buffer, no
+   * attempt starts once the items' timeout has passed or would pass during the backoff before it:
+   * a {@link DeliveryTimeoutException} (caused by the last failure) is thrown instead, wrapped in a
+   * {@link PartialFlushException} naming just the items still pending when some were delivered,
+   * and the buffer settles exactly those as {@link DeliveryException.Reason#EXPIRED}. The retry
+   * learns the timeout from the buffer whose flush runs on its thread, and assumes {@code time} is
+   * that buffer's clock. An attempt already running is not cut short: put a {@link #timeout} inside
+   * the retry for that.
+   *
    * @param policy attempts, backoff and what to retry
    * @param time the clock of the backoff
    * @param <T> the item type
@@ -112,16 +121,21 @@ public interface FlushMiddleware<T> {
             ? c : failure;
         long delay = policy.delayNanos(attempt, random);
         boolean outOfTime = time.nanoTime() - start + delay > policy.maxElapsedNanos();
-        if (attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
-            || failure instanceof InterruptedException) {
+        boolean done = attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
+            || failure instanceof InterruptedException || judged instanceof DeliveryTimeoutException;
+        // Past the items' delivery timeout by the time the next attempt would start: they expire.
+        DeliveryTimeoutException expired = done ? null
+            : Dispatcher.expiresWithin(delay, pending.size(), judged);
+        if (done || expired != null) {
           if (positions == null) {
-            throw failure;
+            throw expired != null ? expired : failure;
           }
           List<Integer> original = new ArrayList<>(positions.length);
           for (int p : positions) {
             original.add(p);
           }
-          throw new PartialFlushException(original, failure.getCause() != null ? failure.getCause() : failure);
+          throw new PartialFlushException(original, expired != null ? expired
+              : failure.getCause() != null ? failure.getCause() : failure);
         }
         try {
           Waits.sleep(time, delay);
@@ -264,7 +278,9 @@ public interface FlushMiddleware<T> {
   /**
    * Paces flushes with two token buckets refilled continuously by {@code time}: at most
    * {@code batchesPerSecond} calls and {@code itemsPerSecond} items per second on average, bursts of
-   * one second's worth. A call that would overdraw a bucket waits for the deficit first. Use
+   * one second's worth. A call that would overdraw a bucket waits for the deficit first; if the
+   * buffer's {@linkplain Options.Builder#deliveryTimeout delivery timeout} of the batch passed
+   * meanwhile, it is not sent ({@link DeliveryTimeoutException}, the items EXPIRED). Use
    * {@link Double#POSITIVE_INFINITY} for no limit on one of the two.
    *
    * @param batchesPerSecond calls per second, positive
@@ -284,7 +300,13 @@ public interface FlushMiddleware<T> {
     TokenBucket items = new TokenBucket(itemsPerSecond, time);
     return next -> batch -> {
       long wait = Math.max(batches.take(1), items.take(batch.size()));
-      Waits.sleep(time, wait);
+      if (wait > 0) {
+        Waits.sleep(time, wait);
+        DeliveryTimeoutException expired = Dispatcher.expiresWithin(0, batch.size(), null);
+        if (expired != null) {
+          throw expired; // it waited past its delivery timeout: it is not sent
+        }
+      }
       next.flush(batch);
     };
   }
