@@ -72,6 +72,11 @@ public interface FlushMiddleware<T> {
    * others is thrown (its cause is the {@link InterruptedException}), never a failure of the whole
    * batch.
    *
+   * <p>Inside a {@link #timeout} that gives up on it (the call ignores the interrupt), the retry
+   * makes no attempt after the buffer settled the flush as failed: the items are counted, and
+   * newer items (of the key) may have gone out since, so an attempt then would duplicate and
+   * reorder them.
+   *
    * <p>With a {@linkplain Options.Builder#deliveryTimeout delivery timeout} on the buffer, no
    * attempt starts once the items' timeout has passed or would pass during the backoff before it:
    * a {@link DeliveryTimeoutException} (caused by the last failure) is thrown instead, wrapped in a
@@ -121,8 +126,10 @@ public interface FlushMiddleware<T> {
             ? c : failure;
         long delay = policy.delayNanos(attempt, random);
         boolean outOfTime = time.nanoTime() - start + delay > policy.maxElapsedNanos();
+        // A flush a timeout gave up on is settled: sending again would reorder and duplicate.
         boolean done = attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
-            || failure instanceof InterruptedException || judged instanceof DeliveryTimeoutException;
+            || failure instanceof InterruptedException || judged instanceof DeliveryTimeoutException
+            || Dispatcher.flushAbandoned();
         // Past the items' delivery timeout by the time the next attempt would start: they expire.
         DeliveryTimeoutException expired = done ? null
             : Dispatcher.expiresWithin(delay, pending.size(), judged);
@@ -149,6 +156,9 @@ public interface FlushMiddleware<T> {
           }
           throw new PartialFlushException(original, interrupted);
         }
+        if (Dispatcher.flushAbandoned()) {
+          throw failure; // settled during the backoff (a timeout gave up on it): no more attempts
+        }
         Telemetry<?> telemetry = Dispatcher.flushingTelemetry();
         if (telemetry != null) {
           telemetry.retried(pending.size());
@@ -168,7 +178,8 @@ public interface FlushMiddleware<T> {
    * its virtual thread until it returns. In a {@link KeyedBuffer} with {@code maxInFlight > 1} the
    * key's next flush waits for that call to return; with flushes inline on the loop
    * ({@code maxInFlight = 1}) it may still be running when the next flush starts (the loop cannot
-   * wait for it without stopping the buffer). An interrupt of the caller (the buffer's
+   * wait for it without stopping the buffer), but a {@link #retry} inside it makes no attempt after
+   * the buffer settled the batch, so no retried item follows a newer one. An interrupt of the caller (the buffer's
    * {@code close(timeout)}) is passed on to the call the same way. The call's thread counts as the
    * buffer's own: {@code close()} there returns at once.
    *

@@ -190,6 +190,11 @@ public final class Dispatcher<T> {
     final AtomicBoolean keyFreed = new AtomicBoolean();
     /** Set when the job is posted again only to free its key. */
     volatile boolean freeKeyOnly;
+    /**
+     * Set when the job was settled while a timeout worker it started still ran: a retry there
+     * must not send again (the items are already counted, and newer batches may have gone).
+     */
+    volatile boolean abandoned;
     Batch<T> batch = Batch.empty();
     @Nullable Object @Nullable [] futures;
     long held;
@@ -424,6 +429,18 @@ public final class Dispatcher<T> {
   }
 
   /**
+   * Returns whether the flush this thread works for was already settled: a timeout gave up on
+   * the call this thread still runs. A retry here must stop: its items are counted as failed,
+   * and the buffer (or the key) may have sent newer items since.
+   *
+   * @return true on an abandoned timeout worker
+   */
+  public static boolean flushAbandoned() {
+    Job<?> job = FLUSHING.get();
+    return job != null && job.abandoned;
+  }
+
+  /**
    * Returns the expiry of the items of the flush running on this thread if their delivery timeout
    * has passed, or will have passed {@code delayNanos} from now (a retry's backoff).
    *
@@ -488,6 +505,9 @@ public final class Dispatcher<T> {
       telemetry.flushStarted(batch.size(), bytes, reason);
       run(job);
       settle(job, aborting);
+      if (job.abandoned) { // its worker still reads it: the next flush gets a job of its own
+        inline = null;
+      }
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
       return;
     }
@@ -945,6 +965,9 @@ public final class Dispatcher<T> {
    * (or, when close(timeout) interrupted it, back as undelivered), gives back its memory.
    */
   private void settle(Job<T> job, boolean interruptedByClose) {
+    if (job.workers.get() != 0) { // a timeout gave up on a call that still runs
+      job.abandoned = true;
+    }
     Batch<T> batch = job.batch;
     int n = batch.size();
     // The bytes go back before any callback: onFlushError may offer the failed items again.
