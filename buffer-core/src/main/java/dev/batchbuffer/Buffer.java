@@ -1,6 +1,7 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Dispatcher;
+import dev.batchbuffer.internal.Deadlines;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.Limits;
 import dev.batchbuffer.internal.Loop;
@@ -52,12 +53,15 @@ public final class Buffer<T> implements AutoCloseable {
     }
     FlushFunc<T> flush = config.flush();
     Limits<T> limits = Limits.of(config);
+    long deliveryTimeout = Deadlines.of(options.deliveryTimeout(), config.flushInterval(),
+        limits.intervalNanos());
     Weigher<? super T> memoryWeigher = options.memoryWeigher();
     this.engine = new Engine<>(new Engine.Setup<>(name, options.timeSource(), config.chanSize(),
         memoryWeigher, options.maxBufferedBytes(), failFast, failFastLimit,
         options.listener(), options.periodic(), options.maxInFlight(), config.onReject(),
         config.onFlushError(), Engine.byteHintOf(limits, memoryWeigher, failFast),
         limits.maxItemBytes()), (key, batch) -> flush.flush(batch), async, answered, false);
+    engine.dispatcher().deliveryTimeout(deliveryTimeout);
     engine.start(Loop.of(engine, limits));
   }
 

@@ -15,7 +15,14 @@ public class DeliveryException extends Exception {
     /** Its batch failed for good (after any retries); it went to {@code onFlushError}. */
     FAILED,
     /** {@link Buffer#close(java.time.Duration)} gave up before it was flushed. */
-    UNDELIVERED
+    UNDELIVERED,
+    /**
+     * Its delivery timeout ({@link Options.Builder#deliveryTimeout}) passed before a flush of it
+     * succeeded: it was not sent (again) and went to {@code onFlushError} with a
+     * {@link DeliveryTimeoutException}; counted in {@link BufferStats#expired()} and
+     * {@link BufferStats#failed()}.
+     */
+    EXPIRED
   }
 
   /** Why the item was not delivered. */

@@ -72,6 +72,20 @@ public interface FlushMiddleware<T> {
    * others is thrown (its cause is the {@link InterruptedException}), never a failure of the whole
    * batch.
    *
+   * <p>Inside a {@link #timeout} that gives up on it (the call ignores the interrupt), the retry
+   * makes no attempt after the buffer settled the flush as failed: the items are counted, and
+   * newer items (of the key) may have gone out since, so an attempt then would duplicate and
+   * reorder them.
+   *
+   * <p>With a {@linkplain Options.Builder#deliveryTimeout delivery timeout} on the buffer, no
+   * attempt starts once the items' timeout has passed or would pass during the backoff before it:
+   * a {@link DeliveryTimeoutException} (caused by the last failure) is thrown instead, wrapped in a
+   * {@link PartialFlushException} naming just the items still pending when some were delivered,
+   * and the buffer settles exactly those as {@link DeliveryException.Reason#EXPIRED}. The retry
+   * learns the timeout from the buffer whose flush runs on its thread, and assumes {@code time} is
+   * that buffer's clock. An attempt already running is not cut short: put a {@link #timeout} inside
+   * the retry for that.
+   *
    * @param policy attempts, backoff and what to retry
    * @param time the clock of the backoff
    * @param <T> the item type
@@ -112,16 +126,23 @@ public interface FlushMiddleware<T> {
             ? c : failure;
         long delay = policy.delayNanos(attempt, random);
         boolean outOfTime = time.nanoTime() - start + delay > policy.maxElapsedNanos();
-        if (attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
-            || failure instanceof InterruptedException) {
+        // A flush a timeout gave up on is settled: sending again would reorder and duplicate.
+        boolean done = attempt >= policy.maxAttempts() || outOfTime || !policy.retries(judged)
+            || failure instanceof InterruptedException || judged instanceof DeliveryTimeoutException
+            || Dispatcher.flushAbandoned();
+        // Past the items' delivery timeout by the time the next attempt would start: they expire.
+        DeliveryTimeoutException expired = done ? null
+            : Dispatcher.expiresWithin(delay, pending.size(), judged);
+        if (done || expired != null) {
           if (positions == null) {
-            throw failure;
+            throw expired != null ? expired : failure;
           }
           List<Integer> original = new ArrayList<>(positions.length);
           for (int p : positions) {
             original.add(p);
           }
-          throw new PartialFlushException(original, failure.getCause() != null ? failure.getCause() : failure);
+          throw new PartialFlushException(original, expired != null ? expired
+              : failure.getCause() != null ? failure.getCause() : failure);
         }
         try {
           Waits.sleep(time, delay);
@@ -134,6 +155,9 @@ public interface FlushMiddleware<T> {
             original.add(p);
           }
           throw new PartialFlushException(original, interrupted);
+        }
+        if (Dispatcher.flushAbandoned()) {
+          throw failure; // settled during the backoff (a timeout gave up on it): no more attempts
         }
         Telemetry<?> telemetry = Dispatcher.flushingTelemetry();
         if (telemetry != null) {
@@ -154,7 +178,8 @@ public interface FlushMiddleware<T> {
    * its virtual thread until it returns. In a {@link KeyedBuffer} with {@code maxInFlight > 1} the
    * key's next flush waits for that call to return; with flushes inline on the loop
    * ({@code maxInFlight = 1}) it may still be running when the next flush starts (the loop cannot
-   * wait for it without stopping the buffer). An interrupt of the caller (the buffer's
+   * wait for it without stopping the buffer), but a {@link #retry} inside it makes no attempt after
+   * the buffer settled the batch, so no retried item follows a newer one. An interrupt of the caller (the buffer's
    * {@code close(timeout)}) is passed on to the call the same way. The call's thread counts as the
    * buffer's own: {@code close()} there returns at once.
    *
@@ -264,7 +289,9 @@ public interface FlushMiddleware<T> {
   /**
    * Paces flushes with two token buckets refilled continuously by {@code time}: at most
    * {@code batchesPerSecond} calls and {@code itemsPerSecond} items per second on average, bursts of
-   * one second's worth. A call that would overdraw a bucket waits for the deficit first. Use
+   * one second's worth. A call that would overdraw a bucket waits for the deficit first; if the
+   * buffer's {@linkplain Options.Builder#deliveryTimeout delivery timeout} of the batch passed
+   * meanwhile, it is not sent ({@link DeliveryTimeoutException}, the items EXPIRED). Use
    * {@link Double#POSITIVE_INFINITY} for no limit on one of the two.
    *
    * @param batchesPerSecond calls per second, positive
@@ -284,7 +311,13 @@ public interface FlushMiddleware<T> {
     TokenBucket items = new TokenBucket(itemsPerSecond, time);
     return next -> batch -> {
       long wait = Math.max(batches.take(1), items.take(batch.size()));
-      Waits.sleep(time, wait);
+      if (wait > 0) {
+        Waits.sleep(time, wait);
+        DeliveryTimeoutException expired = Dispatcher.expiresWithin(0, batch.size(), null);
+        if (expired != null) {
+          throw expired; // it waited past its delivery timeout: it is not sent
+        }
+      }
       next.flush(batch);
     };
   }

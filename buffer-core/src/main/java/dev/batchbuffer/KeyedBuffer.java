@@ -1,6 +1,7 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Checks;
+import dev.batchbuffer.internal.Deadlines;
 import dev.batchbuffer.internal.Defaults;
 import dev.batchbuffer.internal.Dispatcher;
 import dev.batchbuffer.internal.Engine;
@@ -62,11 +63,16 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
       failFast = uniform.weigher();
       failFastLimit = uniform.maxItemBytes();
     }
+    // A policy per key is not known before its key is seen: its age is bounded by flushInterval.
+    Duration age = uniform == null ? null : uniform.maxAge();
+    long deliveryTimeout = Deadlines.of(b.deliveryTimeout, b.flushInterval,
+        (age != null && age.compareTo(b.flushInterval) < 0 ? age : b.flushInterval).toNanos());
     this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
         b.maxBufferedBytes, failFast, failFastLimit, b.listener, b.periodic, b.maxInFlight,
         b.onReject, b.onFlushError, null, 0L),
         (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), async, answered,
         true);
+    engine.dispatcher().deliveryTimeout(deliveryTimeout);
     engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
         b.maxKeys, b.maxBufferedItems, b.keyIdleTimeout)));
   }
@@ -246,6 +252,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private int maxInFlight = 1;
     private @Nullable BufferListener<? super T> listener;
     private final List<Hooks.Spec> periodic = new ArrayList<>();
+    private @Nullable Duration deliveryTimeout;
 
     private Builder(Function<? super T, ? extends K> keyOf, KeyedFlushFunc<K, T> flush) {
       this.keyOf = Objects.requireNonNull(keyOf, "keyOf must not be null");
@@ -414,6 +421,24 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      */
     public Builder<K, T> maxInFlight(int maxInFlight) {
       this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
+      return this;
+    }
+
+    /**
+     * Bounds the time from an item's acceptance to a successful flush of it, retries included, as
+     * {@link Options.Builder#deliveryTimeout}; a batch waiting behind its key's running flush
+     * (with {@code maxInFlight > 1}) expires there unsent. It must be longer than the linger:
+     * {@link #flushInterval}, or the age of a {@link #policy(FlushPolicy)} for every key if
+     * shorter; with a {@link #policy(Function) policy per key} (not known before its key is seen)
+     * it must be longer than {@code flushInterval}. {@link #start()} rejects it otherwise.
+     * Default: none.
+     *
+     * @param timeout in {@code (0, 365 days]}
+     * @return this builder
+     * @throws IllegalArgumentException if {@code timeout} is out of range
+     */
+    public Builder<K, T> deliveryTimeout(Duration timeout) {
+      this.deliveryTimeout = Deadlines.range(timeout);
       return this;
     }
 

@@ -1,6 +1,7 @@
 package dev.batchbuffer;
 
 import dev.batchbuffer.internal.Checks;
+import dev.batchbuffer.internal.Deadlines;
 import dev.batchbuffer.internal.Hooks;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,8 +28,10 @@ public final class Options<T> {
   private final int maxInFlight;
   private final @Nullable BufferListener<? super T> listener;
   private final List<Hooks.Spec> periodic;
+  private final @Nullable Duration deliveryTimeout;
 
   private Options(Builder<T> builder) {
+    this.deliveryTimeout = builder.deliveryTimeout;
     this.listener = builder.listener;
     this.periodic = List.copyOf(builder.periodic);
     this.maxInFlight = builder.maxInFlight;
@@ -105,6 +108,15 @@ public final class Options<T> {
   }
 
   /**
+   * Returns the delivery timeout of each item.
+   *
+   * @return the timeout, or null (the default) for none
+   */
+  public @Nullable Duration deliveryTimeout() {
+    return deliveryTimeout;
+  }
+
+  /**
    * Returns the listener.
    *
    * @return the listener, or null if none is set
@@ -127,7 +139,8 @@ public final class Options<T> {
     return "Options[timeSource=" + timeSource + ", name=" + name + ", maxInFlight=" + maxInFlight
         + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "")
         + (listener != null ? ", listener=" + listener : "")
-        + (periodic.isEmpty() ? "" : ", periodicTasks=" + periodic.size()) + "]";
+        + (periodic.isEmpty() ? "" : ", periodicTasks=" + periodic.size())
+        + (deliveryTimeout != null ? ", deliveryTimeout=" + deliveryTimeout : "") + "]";
   }
 
   /**
@@ -143,8 +156,32 @@ public final class Options<T> {
     private int maxInFlight = 1;
     private @Nullable BufferListener<? super T> listener;
     private final List<Hooks.Spec> periodic = new ArrayList<>();
+    private @Nullable Duration deliveryTimeout;
 
     private Builder() {}
+
+    /**
+     * Bounds the time from an item's acceptance to a successful flush of it, retries included
+     * (Kafka's {@code delivery.timeout.ms}, the Kinesis Producer Library's record time to live).
+     * An item past it is not sent again, nor at all if its batch waited past it for a flush slot,
+     * its key's previous flush or {@link FlushMiddleware#rateLimit}: it goes to
+     * {@code onFlushError} with a {@link DeliveryTimeoutException}, its future fails with
+     * {@link DeliveryException.Reason#EXPIRED}, and it counts in {@link BufferStats#expired()} (and
+     * {@link BufferStats#failed()}). {@link FlushMiddleware#retry} stops before an attempt that
+     * would start after it. A batch's items share the deadline of its first item, timed from
+     * when the loop took that item from the channel. An attempt already running is not
+     * interrupted: compose {@link FlushMiddleware#timeout} for that. The timeout must be longer
+     * than the linger ({@link Config#flushInterval()}, or the policy's {@code maxAge} if shorter):
+     * {@link Buffer#start(Config, Options)} rejects it otherwise. Default: none.
+     *
+     * @param timeout in {@code (0, 365 days]}
+     * @return this builder
+     * @throws IllegalArgumentException if {@code timeout} is out of range
+     */
+    public Builder<T> deliveryTimeout(Duration timeout) {
+      this.deliveryTimeout = Deadlines.range(timeout);
+      return this;
+    }
 
     /**
      * Sets a listener that hears every flush, rejection, blocked producer and the close. Like

@@ -464,7 +464,7 @@ final class BufferModel {
         DeliveryException.Reason reason = reasonOf(f);
         Bucket b = Objects.requireNonNull(bucket.get(item));
         Bucket said = reason == null ? Bucket.DELIVERED : switch (reason) {
-          case FAILED -> Bucket.FAILED;
+          case FAILED, EXPIRED -> Bucket.FAILED; // an expired item went to onFlushError
           case REJECTED -> Bucket.REJECTED;
           case UNDELIVERED -> Bucket.UNDELIVERED;
         };

@@ -25,12 +25,15 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The delivery contract under random combinations of what a buffer can be given: plain or keyed,
  * one to four flushes in flight, count, byte and custom limits, a memory bound, retry and timeout
- * middleware, whole and partial failures, callbacks that throw (onReject, onFlushError, the
+ * middleware, a delivery timeout (random, a few times the linger), whole and partial failures,
+ * callbacks that throw (onReject, onFlushError, the
  * listener, a weigher, a key's policy function), several producers mixing add/offer/submit and
  * flush(), and close() or close(timeout). Each seed checks, at the end:
  * <ul>
  *   <li>every accepted item ends in exactly one of delivered / failed / rejected / undelivered, as
  *       seen by the callbacks, the futures, CloseResult and the stats (the accounting identity);
+ *       an expired item is a failed one (onFlushError, counted in failed), and no more items
+ *       expire than the stats count (none without a delivery timeout);
  *   <li>flushes of one key never overlap (a plain buffer with maxInFlight > 1 may overlap), and a producer's items of one key reach the flush
  *       function in the order it added them (for a plain buffer, with one flush in flight);
  *   <li>a flush() future completes only after every item its producer added before it is settled,
@@ -48,13 +51,17 @@ class DeliveryPropertyTest {
   /** What one seed chose, printed with a failure. */
   record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
       boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
-      boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis) {
+      boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis,
+      int deadlineMillis) {
     static Scenario of(long seed) {
       SplittableRandom r = new SplittableRandom(seed);
+      // The deadline is drawn from a random of its own, so each seed keeps its earlier choices.
+      SplittableRandom d = new SplittableRandom(seed * 17 + 3);
       return new Scenario(seed, r.nextBoolean(), 1 + r.nextInt(5), 1 + r.nextInt(4),
           1 + r.nextInt(20), 1 + r.nextInt(40), r.nextBoolean(), r.nextInt(3) == 0,
           r.nextInt(3) == 0, r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
-          1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0);
+          1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0,
+          d.nextBoolean() ? 3 + d.nextInt(10) : 0);
     }
   }
 
@@ -256,7 +263,7 @@ class DeliveryPropertyTest {
       String bucket = r == null ? "delivered" : r.name();
       boolean inBucket = switch (bucket) {
         case "delivered" -> delivered.contains(item);
-        case "FAILED" -> failed.contains(item);
+        case "FAILED", "EXPIRED" -> failed.contains(item);
         case "REJECTED" -> rejected.contains(item);
         default -> result.undelivered().contains(item);
       };
@@ -269,6 +276,13 @@ class DeliveryPropertyTest {
     assertThat(s.rejected()).as(why).isEqualTo(rejected.size());
     assertThat(s.undelivered()).as(why).isEqualTo(result.undelivered().size());
     assertThat(s.state()).as(why).isEqualTo(BufferStats.State.CLOSED);
+    long expiredFutures = outcome.values().stream()
+        .filter(r -> r == DeliveryException.Reason.EXPIRED).count();
+    assertThat(s.expired()).as(why + ": expired items are failed ones").isLessThanOrEqualTo(
+        s.failed()).isGreaterThanOrEqualTo(expiredFutures);
+    if (sc.deadlineMillis() == 0) {
+      assertThat(s.expired()).as(why).isZero();
+    }
   }
 
   private static boolean isRejected(CompletableFuture<Void> f) {
@@ -287,6 +301,9 @@ class DeliveryPropertyTest {
       BufferListener<Object> listener) {
     Options.Builder<Long> options = Options.<Long>builder().maxInFlight(sc.maxInFlight())
         .listener(listener);
+    if (sc.deadlineMillis() > 0) {
+      options.deliveryTimeout(Duration.ofMillis(sc.deadlineMillis()));
+    }
     if (sc.memory()) {
       options.maxBufferedBytes(item -> item % 5 + 1, 40);
     }
@@ -313,6 +330,9 @@ class DeliveryPropertyTest {
         .listener(listener);
     if (sc.memory()) {
       builder.maxBufferedBytes(item -> item % 5 + 1, 40);
+    }
+    if (sc.deadlineMillis() > 0) {
+      builder.deliveryTimeout(Duration.ofMillis(sc.deadlineMillis()));
     }
     KeyedBuffer<Long, Long> b = builder.start();
     return BufferFace.of(b, sc.toString());

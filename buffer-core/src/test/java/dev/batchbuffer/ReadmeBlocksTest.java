@@ -292,6 +292,47 @@ class ReadmeBlocksTest {
     assertThat(sqs.queues).containsExactly("msgs:2");
   }
 
+  /** Stands in for a queue that refuses every batch. */
+  static final class DownQueue {
+    final AtomicInteger calls = new AtomicInteger();
+
+    void sendBatch(List<Msg> batch) throws IOException {
+      calls.incrementAndGet();
+      throw new IOException("throttled");
+    }
+  }
+
+  @Test
+  void deliveryTimeout() throws Exception {
+    DownQueue sqs = new DownQueue();
+    ManualTimeSource time = new ManualTimeSource();
+    List<Msg> deadLetters = new CopyOnWriteArrayList<>();
+    // --- README delivery timeout ---
+    Buffer<Msg> buffer = Buffer.start(Config.builder(FlushMiddleware.chain(sqs::sendBatch,
+            FlushMiddleware.<Msg>retry(RetryPolicy.builder().maxAttempts(1_000).build(), time)))
+        .flushInterval(Duration.ofMillis(200))
+        .onFlushError((e, msgs) -> deadLetters.addAll(msgs))     // expired items land here too
+        .build(), Options.builder().timeSource(time).deliveryTimeout(Duration.ofSeconds(30)).build());
+    CompletableFuture<Void> sent = buffer.submit(new Msg("m1")); // EXPIRED after 30 s of failures
+    // --- end ---
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> {
+      if (time.timedWaiters() > 0) {
+        time.advance(Duration.ofSeconds(1));
+      }
+      return sent.isDone();
+    });
+    assertThat(sent).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(
+            java.util.concurrent.ExecutionException.class)
+        .havingCause().isInstanceOfSatisfying(DeliveryException.class,
+            d -> assertThat(d.reason()).isEqualTo(DeliveryException.Reason.EXPIRED));
+    assertThat(time.nanoTime()).as("not before its 30 s").isGreaterThanOrEqualTo(
+        Duration.ofSeconds(29).toNanos());
+    buffer.close();
+    assertThat(deadLetters).containsExactly(new Msg("m1"));
+    assertThat(sqs.calls.get()).isGreaterThan(1);
+    assertThat(buffer.stats().expired()).isEqualTo(1);
+  }
+
   /** Stands in for an alerting client. */
   static final class Alerts {
     final AtomicInteger raised = new AtomicInteger();

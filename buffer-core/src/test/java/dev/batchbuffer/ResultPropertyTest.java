@@ -726,6 +726,7 @@ class ResultPropertyTest {
             assertThat(undelivered).as("%s undelivered: close(timeout) returned it", item)
                 .contains(item.id);
           }
+          case EXPIRED -> throw new AssertionError(item + " expired with no deliveryTimeout set");
         }
       }
       assertThat(places).as("each submission of an item is in exactly one place")

@@ -1,6 +1,7 @@
 package dev.batchbuffer.internal;
 
 import dev.batchbuffer.DeliveryException;
+import dev.batchbuffer.DeliveryTimeoutException;
 import dev.batchbuffer.FlushReason;
 import dev.batchbuffer.PartialFlushException;
 import dev.batchbuffer.TimeSource;
@@ -148,6 +149,8 @@ public final class Dispatcher<T> {
   /** Whether flushes of one key must not overlap: keyed buffers with maxInFlight > 1. */
   private final boolean perKey;
   private volatile @Nullable Thread loop;
+  /** The delivery timeout in nanoseconds, 0 for none; set before the loop starts. */
+  private long deliveryTimeout;
 
   private int pending;
   /** Keys with a running flush, each with the jobs queued behind it ({@link #IDLE} for none). */
@@ -187,6 +190,11 @@ public final class Dispatcher<T> {
     final AtomicBoolean keyFreed = new AtomicBoolean();
     /** Set when the job is posted again only to free its key. */
     volatile boolean freeKeyOnly;
+    /**
+     * Set when the job was settled while a timeout worker it started still ran: a retry there
+     * must not send again (the items are already counted, and newer batches may have gone).
+     */
+    volatile boolean abandoned;
     Batch<T> batch = Batch.empty();
     @Nullable Object @Nullable [] futures;
     long held;
@@ -195,6 +203,8 @@ public final class Dispatcher<T> {
     @Nullable Object key;
     long seq;
     long nanos;
+    /** When the batch took its first item: its delivery timeout counts from here. */
+    long since;
     /** When an asynchronous write started, on the buffer's clock. */
     long started;
     @Nullable Throwable failure;
@@ -326,6 +336,15 @@ public final class Dispatcher<T> {
   }
 
   /**
+   * Sets the delivery timeout (see {@link Deadlines}). Before the loop starts.
+   *
+   * @param nanos the timeout in nanoseconds, 0 for none
+   */
+  public void deliveryTimeout(long nanos) {
+    this.deliveryTimeout = nanos;
+  }
+
+  /**
    * Returns whether the calling thread is one this buffer started. Any thread.
    *
    * @return true on the loop, a flush thread, a periodic task's thread or a timeout worker
@@ -409,6 +428,38 @@ public final class Dispatcher<T> {
     return job == null ? null : job.owner.telemetry;
   }
 
+  /**
+   * Returns whether the flush this thread works for was already settled: a timeout gave up on
+   * the call this thread still runs. A retry here must stop: its items are counted as failed,
+   * and the buffer (or the key) may have sent newer items since.
+   *
+   * @return true on an abandoned timeout worker
+   */
+  public static boolean flushAbandoned() {
+    Job<?> job = FLUSHING.get();
+    return job != null && job.abandoned;
+  }
+
+  /**
+   * Returns the expiry of the items of the flush running on this thread if their delivery timeout
+   * has passed, or will have passed {@code delayNanos} from now (a retry's backoff).
+   *
+   * @param delayNanos how long from now the next attempt would start
+   * @param items how many items the next attempt would send, for the message
+   * @param cause the last failure of the flush, or null
+   * @return the exception to throw for them, or null if they have time (or no timeout is set)
+   */
+  public static @Nullable DeliveryTimeoutException expiresWithin(long delayNanos, int items,
+      @Nullable Throwable cause) {
+    Job<?> job = FLUSHING.get();
+    if (job == null || job.owner.deliveryTimeout == 0) {
+      return null;
+    }
+    long timeout = job.owner.deliveryTimeout;
+    long waited = job.owner.time.nanoTime() - job.since;
+    return waited + delayNanos < timeout ? null : Deadlines.expired(timeout, waited, items, cause);
+  }
+
   // ---- hand-over ------------------------------------------------------------------------------
 
   /**
@@ -426,6 +477,7 @@ public final class Dispatcher<T> {
     @Nullable Object @Nullable [] futures = s.futures;
     long held = s.held;
     long bytes = s.bytes;
+    long since = s.armedAt;
     s.items = BatchState.NO_ITEMS; // the next batch allocates its array with its first item
     s.futures = null;
     s.size = 0;
@@ -445,10 +497,17 @@ public final class Dispatcher<T> {
         job = new Job<>(this);
         inline = job;
       }
+      if (deliveryTimeout != 0 && expired(batch, futures, held, since, s.lastUsed)) {
+        return;
+      }
       job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+      job.since = since;
       telemetry.flushStarted(batch.size(), bytes, reason);
       run(job);
       settle(job, aborting);
+      if (job.abandoned) { // its worker still reads it: the next flush gets a job of its own
+        inline = null;
+      }
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
       return;
     }
@@ -461,8 +520,12 @@ public final class Dispatcher<T> {
       giveUp(batch, futures, held);
       return;
     }
+    if (deliveryTimeout != 0 && expired(batch, futures, held, since, time.nanoTime())) {
+      return;
+    }
     Job<T> job = new Job<>(this);
     job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+    job.since = since;
     pending++;
     telemetry.flushStarted(batch.size(), bytes, reason);
     if (perKey) {
@@ -589,7 +652,8 @@ public final class Dispatcher<T> {
       try {
         Events.commitFlush(event, name, job.key == null ? "" : describe(job.key),
             job.batch.size(), job.bytes, job.reason.name(),
-            f == null ? "ok" : f instanceof PartialFlushException ? "partial" : "failed");
+            f == null ? "ok" : deliveryTimeout != 0 && Deadlines.isExpiry(f) ? "expired"
+            : f instanceof PartialFlushException ? "partial" : "failed");
       } catch (Throwable t) {
         problems.caught(t);
         problems.report(Problems.Kind.LISTENER_FAILED, "recording a JFR flush event failed", t);
@@ -653,6 +717,9 @@ public final class Dispatcher<T> {
       giveUpQueued();
     }
     Object next = queue == null ? null : queue.poll();
+    while (deliveryTimeout != 0 && queue != null && next != null && expiredQueued((Job<T>) next)) {
+      next = queue.poll();
+    }
     if (next == null) {
       busyKeys.remove(key);
     } else {
@@ -792,6 +859,42 @@ public final class Dispatcher<T> {
     tellOnFlushError(e, list);
   }
 
+  /**
+   * Fails a batch that was never sent because its delivery timeout passed while it waited (for a
+   * flush slot, or the loop): counted as failed and expired, its futures fail with EXPIRED, and
+   * onFlushError receives it with a DeliveryTimeoutException.
+   *
+   * @return false (nothing done) if the batch still has time
+   */
+  private boolean expired(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
+      long since, long now) {
+    long waited = now - since;
+    if (waited < deliveryTimeout) {
+      return false;
+    }
+    release(held); // before onFlushError, which may offer items again
+    int n = batch.size();
+    DeliveryTimeoutException e = Deadlines.expired(deliveryTimeout, waited, n, null);
+    telemetry.gaveUp(n, false);
+    telemetry.expired(n);
+    failedSinceRequest += n;
+    lastFailure = e;
+    failAll(futures, n, DeliveryException.Reason.EXPIRED,
+        "the item's delivery timeout passed before it was sent", e);
+    tellOnFlushError(e, batch);
+    return true;
+  }
+
+  /** A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false. */
+  private boolean expiredQueued(Job<T> job) {
+    if (time.nanoTime() - job.since < deliveryTimeout) {
+      return false;
+    }
+    pending--;
+    telemetry.flushAbandoned(job.batch.size(), job.bytes);
+    return expired(job.batch, job.futures, job.held, job.since, time.nanoTime());
+  }
+
   /** Adds items to the undelivered list unless close(timeout) already took it. */
   private boolean handBack(long seq, List<?> items) {
     lock.lock();
@@ -862,6 +965,9 @@ public final class Dispatcher<T> {
    * (or, when close(timeout) interrupted it, back as undelivered), gives back its memory.
    */
   private void settle(Job<T> job, boolean interruptedByClose) {
+    if (job.workers.get() != 0) { // a timeout gave up on a call that still runs
+      job.abandoned = true;
+    }
     Batch<T> batch = job.batch;
     int n = batch.size();
     // The bytes go back before any callback: onFlushError may offer the failed items again.
@@ -919,8 +1025,13 @@ public final class Dispatcher<T> {
     telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
     failedSinceRequest += k;
     lastFailure = e;
-    completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED,
-        answers == null ? "the item's batch failed" : "the item failed", e);
+    boolean expired = deliveryTimeout != 0 && Deadlines.isExpiry(e);
+    if (expired) {
+      telemetry.expired(k);
+    }
+    completeEach(job.futures, n, failedAt, answers, expired ? DeliveryException.Reason.EXPIRED
+        : DeliveryException.Reason.FAILED, expired ? "the item's delivery timeout passed"
+        : answers == null ? "the item's batch failed" : "the item failed", e);
     tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
   }
 

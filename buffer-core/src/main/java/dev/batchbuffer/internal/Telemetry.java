@@ -46,7 +46,8 @@ public final class Telemetry<T> {
   private static final int OLDEST_AT = 15;
   private static final int LISTENER_ERRORS = 16; // any thread
   private static final int HOOK_ERRORS = 17; // any thread
-  private static final int REASONS = 18;
+  private static final int EXPIRED = 18;
+  private static final int REASONS = 19;
   private static final FlushReason[] REASON_VALUES = FlushReason.values();
   private static final int SLOTS = REASONS + REASON_VALUES.length;
 
@@ -201,6 +202,16 @@ public final class Telemetry<T> {
     add(handedBack ? UNDELIVERED : FAILED, n);
   }
 
+  /**
+   * Items expired (their delivery timeout passed): already counted as failed, this counts them
+   * again as expired. Loop thread.
+   *
+   * @param n how many
+   */
+  public void expired(long n) {
+    add(EXPIRED, n);
+  }
+
   /** A call was refused because the buffer is closed. Any thread. */
   public void refused() {
     slots.getAndIncrement(REFUSED);
@@ -336,6 +347,6 @@ public final class Telemetry<T> {
         Duration.ofNanos(max), Duration.ofNanos(slots.get(FLUSH_NANOS)),
         oldestAt == NONE ? Duration.ZERO : Duration.ofNanos(Math.max(0, now - oldestAt)),
         (int) Math.max(0, slots.get(ACTIVE)), producersBlocked, keys,
-        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors);
+        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors, slots.get(EXPIRED));
   }
 }

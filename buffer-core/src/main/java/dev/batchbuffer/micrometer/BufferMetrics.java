@@ -51,6 +51,7 @@ import java.util.function.ToDoubleFunction;
  * <tr><th scope="row">{@code items.accepted}</th><td>counter</td><td></td><td>{@link BufferStats#accepted()}</td></tr>
  * <tr><th scope="row">{@code items.flushed}</th><td>counter</td><td></td><td>{@link BufferStats#flushed()}: delivered</td></tr>
  * <tr><th scope="row">{@code items.failed}</th><td>counter</td><td></td><td>{@link BufferStats#failed()}: handed to {@code onFlushError}</td></tr>
+ * <tr><th scope="row">{@code items.expired}</th><td>counter</td><td></td><td>{@link BufferStats#expired()}: failed because their delivery timeout passed (also in {@code items.failed})</td></tr>
  * <tr><th scope="row">{@code items.rejected}</th><td>counter</td><td></td><td>{@link BufferStats#rejected()}: handed to {@code onReject}</td></tr>
  * <tr><th scope="row">{@code items.retried}</th><td>counter</td><td></td><td>{@link BufferStats#retried()}: sent again by a retry</td></tr>
  * <tr><th scope="row">{@code items.undelivered}</th><td>counter</td><td></td><td>{@link BufferStats#undelivered()}: given up on by {@code close(timeout)}</td></tr>
@@ -154,6 +155,8 @@ public final class BufferMetrics implements MeterBinder {
     counter(registry, "items.flushed", "Items delivered", BufferStats::flushed, Tags.empty());
     counter(registry, "items.failed", "Items handed to onFlushError", BufferStats::failed,
         Tags.empty());
+    counter(registry, "items.expired", "Items whose delivery timeout passed (also failed)",
+        BufferStats::expired, Tags.empty());
     counter(registry, "items.rejected", "Items handed to onReject", BufferStats::rejected,
         Tags.empty());
     counter(registry, "items.retried", "Items sent again by a retry", BufferStats::retried,

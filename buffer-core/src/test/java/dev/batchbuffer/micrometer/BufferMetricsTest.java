@@ -37,6 +37,30 @@ class BufferMetricsTest {
   }
 
   @Test
+  void itemsExpiredCountsTheItemsWhoseDeliveryTimeoutPassedAmongTheFailed() throws Exception {
+    dev.batchbuffer.FlushFunc<String> down = batch -> {
+      throw new IOException("throttled");
+    };
+    Buffer<String> buffer = Buffer.start(Config.builder(dev.batchbuffer.FlushMiddleware.chain(down,
+            dev.batchbuffer.FlushMiddleware.<String>retry(dev.batchbuffer.RetryPolicy.builder()
+                .maxAttempts(10).backoff(Duration.ofSeconds(1), Duration.ofSeconds(1)).jitter(0)
+                .build(), time)))
+        .capacity(2).flushInterval(Duration.ofSeconds(1)).onFlushError((e, batch) -> {}).build(),
+        Options.builder().timeSource(time).deliveryTimeout(Duration.ofSeconds(2)).build());
+    BufferMetrics.of(buffer).bindTo(registry);
+    java.util.concurrent.CompletableFuture<Void> a = buffer.submit("a");
+    buffer.add("b"); // full: the first attempt fails at t0, the retry waits until t1
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> buffer.stats().itemsFlushing() == 2);
+    time.awaitTimedWaiters(1, Duration.ofSeconds(10));
+    time.advance(Duration.ofSeconds(1)); // the second attempt fails; a third would start at t2
+    assertThat(a).failsWithin(Duration.ofSeconds(10));
+    buffer.close();
+    assertThat(counter("batchbuffer.items.expired")).isEqualTo(2);
+    assertThat(counter("batchbuffer.items.failed")).isEqualTo(2);
+  }
+
+  @Test
   void metersFollowTheStatsWithMicrometerNamesUnitsAndTags() throws Exception {
     // Each flush takes 4 ms of the manual clock; the second call fails.
     ScriptedFlush<String> script = ScriptedFlush.<String>builder()

@@ -51,7 +51,7 @@ public final class Events {
    * @param items the batch's size
    * @param bytes its weight
    * @param reason why it was flushed
-   * @param outcome ok, failed or partial
+   * @param outcome ok, failed, partial or expired
    */
   public static void commitFlush(Object event, String buffer, String key, int items,
       long bytes, String reason, String outcome) {
