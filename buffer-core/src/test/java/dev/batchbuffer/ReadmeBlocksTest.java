@@ -325,8 +325,10 @@ class ReadmeBlocksTest {
             java.util.concurrent.ExecutionException.class)
         .havingCause().isInstanceOfSatisfying(DeliveryException.class,
             d -> assertThat(d.reason()).isEqualTo(DeliveryException.Reason.EXPIRED));
-    assertThat(time.nanoTime()).as("not before its 30 s").isGreaterThanOrEqualTo(
-        Duration.ofSeconds(29).toNanos());
+    // retry gives up once the next backoff (at most RetryPolicy.DEFAULT_MAX_DELAY, 10 s) would
+    // start an attempt at or after the deadline: so between 20 s and 30 s (+ one 1 s step here).
+    assertThat(time.nanoTime()).as("expired within its 30 s, once the next backoff would cross them")
+        .isBetween(Duration.ofSeconds(20).toNanos(), Duration.ofSeconds(31).toNanos());
     buffer.close();
     assertThat(deadLetters).containsExactly(new Msg("m1"));
     assertThat(sqs.calls.get()).isGreaterThan(1);
