@@ -2,9 +2,6 @@ package dev.batchbuffer.examples.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -19,15 +16,8 @@ class DemoPostgresIT {
 
   @Test
   void demoOnPostgresWritesEveryRowAndReportsTheSpeedUp() throws Exception {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int status = Demo.run(new String[] {"--backend", "postgres", "--items", "20000",
-        "--producers", "4", "--capacity", "250", "--slice", "50"},
-        new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    String report = out.toString(StandardCharsets.UTF_8);
-    System.out.println(report);
-    assertThat(status).as(report + err.toString(StandardCharsets.UTF_8)).isZero();
+    String report = DemoRun.succeeding("--backend", "postgres", "--items", "20000", "--producers",
+        "4", "--capacity", "250", "--slice", "50");
     assertThat(report)
         .containsPattern("-> PostgreSQL 14 \\(embedded\\) on 127\\.0\\.0\\.1:\\d+, up in \\d+ ms")
         .contains("rows written      20,000")

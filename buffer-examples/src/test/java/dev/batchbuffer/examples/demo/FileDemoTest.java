@@ -2,9 +2,6 @@ package dev.batchbuffer.examples.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -15,12 +12,8 @@ class FileDemoTest {
 
   @Test
   void demoOnTheFileBackendWritesEveryOrderOnceAndSaysOk() throws Exception {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    int status = Demo.run(new String[] {"--backend", "file", "--items", "20000", "--producers", "4",
-        "--capacity", "250", "--slice", "20"}, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-    String report = out.toString(StandardCharsets.UTF_8);
-    assertThat(status).as(report).isZero();
+    String report = DemoRun.succeeding("--backend", "file", "--items", "20000", "--producers", "4",
+        "--capacity", "250", "--slice", "20");
     assertThat(report)
         .contains("append-only log file")
         .contains("rows written      20,000")

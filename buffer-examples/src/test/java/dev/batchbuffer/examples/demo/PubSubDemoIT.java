@@ -4,9 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.batchbuffer.examples.pubsub.LocalPubSub;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -24,14 +21,8 @@ class PubSubDemoIT {
   void demoOnPubSubPullsBackEveryOrderAndReportsOk() throws Exception {
     Optional<String> why = LocalPubSub.unavailable();
     assumeTrue(why.isEmpty(), () -> "PubSubDemoIT skipped: " + why.orElse(""));
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int status = Demo.run(new String[] {"--backend", "pubsub", "--items", "5000", "--producers",
-        "4", "--capacity", "500", "--slice", "100"},
-        new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    String report = out.toString(StandardCharsets.UTF_8);
-    assertThat(status).as(report + err.toString(StandardCharsets.UTF_8)).isZero();
+    String report = DemoRun.succeeding("--backend", "pubsub", "--items", "5000", "--producers", "4",
+        "--capacity", "500", "--slice", "100");
     assertThat(report)
         .contains("-> Pub/Sub emulator on ")
         .contains("one REST publish request each")

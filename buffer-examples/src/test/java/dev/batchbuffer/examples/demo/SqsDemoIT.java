@@ -2,9 +2,6 @@ package dev.batchbuffer.examples.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -15,14 +12,8 @@ class SqsDemoIT {
 
   @Test
   void demoOnSqsDeliversEveryOrderOnceAndReportsTheSpeedUp() throws Exception {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int status = Demo.run(new String[] {"--backend", "sqs", "--items", "3000", "--producers", "4",
-        "--slice", "200"}, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    String report = out.toString(StandardCharsets.UTF_8);
-    System.out.println(report);
-    assertThat(status).as(report + err.toString(StandardCharsets.UTF_8)).isZero();
+    String report = DemoRun.succeeding("--backend", "sqs", "--items", "3000", "--producers", "4",
+        "--slice", "200");
     assertThat(report)
         .contains("ElasticMQ (in-process) at http://127.0.0.1:")
         .contains("one SendMessageBatch request")
