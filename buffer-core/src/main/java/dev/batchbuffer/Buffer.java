@@ -60,7 +60,7 @@ public final class Buffer<T> implements AutoCloseable {
         memoryWeigher, options.maxBufferedBytes(), failFast, failFastLimit,
         options.listener(), options.periodic(), options.maxInFlight(), config.onReject(),
         config.onFlushError(), Engine.byteHintOf(limits, memoryWeigher, failFast),
-        limits.maxItemBytes()), (key, batch) -> flush.flush(batch), async, answered, false);
+        limits.maxItemBytes(), options.flowControl()), (key, batch) -> flush.flush(batch), async, answered, false);
     engine.dispatcher().deliveryTimeout(deliveryTimeout);
     engine.start(Loop.of(engine, limits));
   }

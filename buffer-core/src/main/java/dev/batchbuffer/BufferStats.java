@@ -48,6 +48,12 @@ import java.util.Objects;
  * @param recentErrors the last few flush failures, oldest first, without their items
  * @param expired items whose delivery timeout passed before a flush of them succeeded
  *     ({@link DeliveryException.Reason#EXPIRED}); they are also counted in {@code failed}
+ * @param concurrencyLimit the current limit on flushes in flight of the buffer's
+ *     {@link FlowControl}, or 0 without one
+ * @param rateLimit the current items per second of the buffer's {@link FlowControl}, or 0 if it
+ *     does not adapt a rate (or there is none)
+ * @param throttled flushes and retried attempts that the {@link FlowControl} saw throttled (each
+ *     counted whether or not it cut the limit); 0 without one
  */
 public record BufferStats(
     String name,
@@ -79,7 +85,10 @@ public record BufferStats(
     long listenerErrors,
     long hookErrors,
     List<FlushError> recentErrors,
-    long expired) {
+    long expired,
+    int concurrencyLimit,
+    double rateLimit,
+    long throttled) {
 
   /** How many flush failures {@link #recentErrors()} keeps. */
   public static final int RECENT_ERRORS = 8;
@@ -97,18 +106,8 @@ public record BufferStats(
   }
 
   /**
-   * Copies the collections; checks for nulls.
-   */
-  public BufferStats {
-    Objects.requireNonNull(name, "name must not be null");
-    Objects.requireNonNull(state, "state must not be null");
-    flushesByReason = Map.copyOf(flushesByReason);
-    recentErrors = List.copyOf(recentErrors);
-  }
-
-  /**
-   * Creates a snapshot without the counters added later (they are 0), as before
-   * {@code expired} was added.
+   * Creates a snapshot without the counters added later ({@code expired} and after), which are
+   * 0: the shape of the record before they were added.
    *
    * @param name the buffer's name
    * @param state where the buffer is in its life
@@ -116,7 +115,7 @@ public record BufferStats(
    * @param itemsWaiting items accepted and not yet handed to a flush
    * @param itemsFlushing items in flushes that have not returned yet
    * @param bytesWaiting the weight of the items in batches
-   * @param bytesFlushing the weight of the items in flushes
+   * @param bytesFlushing the weight of the items in flushes that have not returned yet
    * @param accepted items accepted
    * @param flushed items whose flush returned normally
    * @param failed items handed to {@code onFlushError}
@@ -135,7 +134,7 @@ public record BufferStats(
    * @param oldestItemAge how long the oldest item in a batch has waited
    * @param flushesInFlight flushes running now
    * @param producersBlocked producers waiting for room
-   * @param keys live keys of a keyed buffer
+   * @param keys live keys
    * @param listenerErrors exceptions thrown by listener methods
    * @param hookErrors exceptions thrown by periodic hooks
    * @param recentErrors the last few flush failures
@@ -152,7 +151,17 @@ public record BufferStats(
         flushed, failed, rejected, retried, undelivered, refused, flushesByReason, minBatchSize,
         meanBatchSize, maxBatchSize, flushLatencyP50, flushLatencyP99, flushLatencyMax,
         flushTimeTotal, oldestItemAge, flushesInFlight, producersBlocked, keys, listenerErrors,
-        hookErrors, recentErrors, 0);
+        hookErrors, recentErrors, 0, 0, 0, 0);
+  }
+
+  /**
+   * Copies the collections; checks for nulls.
+   */
+  public BufferStats {
+    Objects.requireNonNull(name, "name must not be null");
+    Objects.requireNonNull(state, "state must not be null");
+    flushesByReason = Map.copyOf(flushesByReason);
+    recentErrors = List.copyOf(recentErrors);
   }
 
   /**

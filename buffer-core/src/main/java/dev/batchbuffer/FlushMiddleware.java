@@ -122,6 +122,7 @@ public interface FlushMiddleware<T> {
         } catch (Exception e) {
           failure = e;
         }
+        Dispatcher.attemptFailed(failure); // a throttled attempt cuts the flow control's limit
         Exception judged = failure instanceof PartialFlushException && failure.getCause() instanceof Exception c
             ? c : failure;
         long delay = policy.delayNanos(attempt, random);

@@ -69,7 +69,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
         (age != null && age.compareTo(b.flushInterval) < 0 ? age : b.flushInterval).toNanos());
     this.engine = new Engine<>(new Engine.Setup<>(name, b.timeSource, b.chanSize, b.memoryWeigher,
         b.maxBufferedBytes, failFast, failFastLimit, b.listener, b.periodic, b.maxInFlight,
-        b.onReject, b.onFlushError, null, 0L),
+        b.onReject, b.onFlushError, null, 0L, b.flowControl),
         (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), async, answered,
         true);
     engine.dispatcher().deliveryTimeout(deliveryTimeout);
@@ -250,6 +250,7 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
     private int maxInFlight = 1;
+    private @Nullable FlowControl flowControl;
     private @Nullable BufferListener<? super T> listener;
     private final List<Hooks.Spec> periodic = new ArrayList<>();
     private @Nullable Duration deliveryTimeout;
@@ -421,6 +422,23 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      */
     public Builder<K, T> maxInFlight(int maxInFlight) {
       this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
+      Checks.flowControlAlone(this.maxInFlight, flowControl);
+      return this;
+    }
+
+    /**
+     * Adapts the flushes in flight (and, optionally, the rate) to a backend that throttles, as
+     * {@link Options.Builder#flowControl}; a key's flushes still never overlap.
+     *
+     * @param flowControl the flow control; its {@link FlowControl#maxLimit()} takes the place of
+     *     {@code maxInFlight}
+     * @return this builder
+     * @throws IllegalArgumentException if {@link #maxInFlight} was set above 1
+     */
+    public Builder<K, T> flowControl(FlowControl flowControl) {
+      Objects.requireNonNull(flowControl, "flowControl must not be null");
+      Checks.flowControlAlone(maxInFlight, flowControl);
+      this.flowControl = flowControl;
       return this;
     }
 

@@ -26,6 +26,7 @@ public final class Options<T> {
   private final @Nullable Weigher<? super T> memoryWeigher;
   private final long maxBufferedBytes;
   private final int maxInFlight;
+  private final @Nullable FlowControl flowControl;
   private final @Nullable BufferListener<? super T> listener;
   private final List<Hooks.Spec> periodic;
   private final @Nullable Duration deliveryTimeout;
@@ -35,6 +36,7 @@ public final class Options<T> {
     this.listener = builder.listener;
     this.periodic = List.copyOf(builder.periodic);
     this.maxInFlight = builder.maxInFlight;
+    this.flowControl = builder.flowControl;
     this.timeSource = builder.timeSource;
     this.name = builder.name;
     this.memoryWeigher = builder.memoryWeigher;
@@ -117,6 +119,15 @@ public final class Options<T> {
   }
 
   /**
+   * Returns the adaptive flow control.
+   *
+   * @return it, or null if flushes in flight are bounded by {@link #maxInFlight()} alone
+   */
+  public @Nullable FlowControl flowControl() {
+    return flowControl;
+  }
+
+  /**
    * Returns the listener.
    *
    * @return the listener, or null if none is set
@@ -137,6 +148,7 @@ public final class Options<T> {
   @Override
   public String toString() {
     return "Options[timeSource=" + timeSource + ", name=" + name + ", maxInFlight=" + maxInFlight
+        + (flowControl != null ? ", flowControl=" + flowControl : "")
         + (memoryWeigher != null ? ", maxBufferedBytes=" + maxBufferedBytes : "")
         + (listener != null ? ", listener=" + listener : "")
         + (periodic.isEmpty() ? "" : ", periodicTasks=" + periodic.size())
@@ -154,6 +166,7 @@ public final class Options<T> {
     private @Nullable Weigher<? super T> memoryWeigher;
     private long maxBufferedBytes = Long.MAX_VALUE;
     private int maxInFlight = 1;
+    private @Nullable FlowControl flowControl;
     private @Nullable BufferListener<? super T> listener;
     private final List<Hooks.Spec> periodic = new ArrayList<>();
     private @Nullable Duration deliveryTimeout;
@@ -302,6 +315,24 @@ public final class Options<T> {
      */
     public Builder<T> maxInFlight(int maxInFlight) {
       this.maxInFlight = (int) Checks.atLeastOne("maxInFlight", maxInFlight);
+      Checks.flowControlAlone(this.maxInFlight, flowControl);
+      return this;
+    }
+
+    /**
+     * Adapts the flushes in flight (and, optionally, the items per second) to a backend that
+     * throttles: see {@link FlowControl}. Every flush then runs on a thread of its own, as with
+     * {@code maxInFlight > 1}, and the flow control's {@link FlowControl#maxLimit()} takes the
+     * place of {@code maxInFlight}, which must stay at 1.
+     *
+     * @param flowControl the flow control
+     * @return this builder
+     * @throws IllegalArgumentException if {@link #maxInFlight} was set above 1
+     */
+    public Builder<T> flowControl(FlowControl flowControl) {
+      Objects.requireNonNull(flowControl, "flowControl must not be null");
+      Checks.flowControlAlone(maxInFlight, flowControl);
+      this.flowControl = flowControl;
       return this;
     }
 

@@ -110,6 +110,17 @@ class ApiShapeTest {
     assertThat(typed.maxItems()).isEqualTo(Presets.KINESIS_MAX_RECORDS);
   }
 
+  @Test
+  void flowControlSitsInAnOptionsChainBeforeTheItemTypedSettings() throws Exception {
+    RecordingFlush<Order> flush = new RecordingFlush<>();
+    try (Buffer<Order> buffer = Buffer.start(Config.builder(flush).capacity(1).build(),
+        Options.builder().flowControl(FlowControl.aimd().maxLimit(4).build())
+            .maxBufferedBytes(Order::sizeInBytes, 1 << 20).build())) {
+      buffer.add(new Order("a", "x"));
+    }
+    assertThat(flush.items()).extracting(Order::id).containsExactly("a");
+  }
+
   static long recordBytes(Entry r) {
     return (long) r.data().length() + r.partitionKey().length();
   }

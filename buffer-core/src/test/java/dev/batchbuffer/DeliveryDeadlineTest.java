@@ -299,6 +299,65 @@ class DeliveryDeadlineTest {
   }
 
   @Test
+  void aBatchThatWaitedPastTheDeadlineForTheFlowControlsRateIsNotSent() throws Exception {
+    Buffer<String> buffer = Buffer.start(Config.builder((FlushFunc<String>) calls::add)
+        .capacity(2).flushInterval(Duration.ofSeconds(1)).onFlushError(this::onFlushError).build(),
+        Options.builder().timeSource(time).deliveryTimeout(Duration.ofSeconds(3))
+            .flowControl(FlowControl.aimd().initialLimit(1).maxLimit(1)
+                .itemsPerSecond(0.5, 0.5, 1, 0.1).build()).build());
+    CompletableFuture<Void> a = submit(buffer, "a");
+    CompletableFuture<Void> b = submit(buffer, "b"); // paced from here: the next 2 items at t4
+    CompletableFuture<Void> c = submit(buffer, "c");
+    CompletableFuture<Void> d = submit(buffer, "d"); // full at t0, held back by the rate to t4
+    await().atMost(WAIT).until(() -> calls.size() == 1);
+    step(1, Duration.ofSeconds(4));
+    assertThat(failure(c).reason()).isEqualTo(DeliveryException.Reason.EXPIRED);
+    assertThat(failure(d).reason()).isEqualTo(DeliveryException.Reason.EXPIRED);
+    assertThat(a).succeedsWithin(WAIT);
+    assertThat(b).succeedsWithin(WAIT);
+    buffer.close();
+    assertThat(calls).as("c and d were never sent").containsExactly(List.of("a", "b"));
+    assertThat(errors).singleElement().isInstanceOfSatisfying(DeliveryTimeoutException.class,
+        e -> assertThat(e.waited()).isEqualTo(Duration.ofSeconds(4)));
+    assertThat(buffer.stats().expired()).isEqualTo(2);
+    assertBalanced(buffer.stats());
+  }
+
+  @Test
+  void aBatchThatWaitedPastTheDeadlineForTheFlowControlsLimitIsNotSent() throws Exception {
+    CountDownLatch held = new CountDownLatch(1);
+    Buffer<String> buffer = Buffer.start(Config.<String>builder(batch -> {
+          calls.add(batch);
+          if (batch.contains("a")) {
+            held.await();
+          }
+        }).capacity(2).flushInterval(Duration.ofSeconds(1)).onFlushError(this::onFlushError)
+        .build(),
+        Options.builder().timeSource(time).deliveryTimeout(Duration.ofSeconds(3))
+            .flowControl(FlowControl.aimd().initialLimit(1).maxLimit(1).build()).build());
+    try {
+      CompletableFuture<Void> a = submit(buffer, "a");
+      CompletableFuture<Void> b = submit(buffer, "b"); // takes the one flush the limit allows
+      await().atMost(WAIT).until(() -> calls.size() == 1);
+      CompletableFuture<Void> c = submit(buffer, "c"); // armed at t0
+      step(1, Duration.ofSeconds(1)); // its linger: flushed at t1, waits for the limit
+      time.advance(Duration.ofSeconds(3));
+      held.countDown();
+      assertThat(a).succeedsWithin(WAIT);
+      assertThat(b).succeedsWithin(WAIT);
+      assertThat(failure(c).reason()).isEqualTo(DeliveryException.Reason.EXPIRED);
+    } finally {
+      held.countDown();
+      buffer.close();
+    }
+    assertThat(calls).as("c was never sent").containsExactly(List.of("a", "b"));
+    assertThat(errors).singleElement().isInstanceOfSatisfying(DeliveryTimeoutException.class,
+        e -> assertThat(e.waited()).isEqualTo(Duration.ofSeconds(4)));
+    assertThat(buffer.stats().expired()).isEqualTo(1);
+    assertBalanced(buffer.stats());
+  }
+
+  @Test
   void aKeysBatchThatWaitedPastTheDeadlineWhileAnotherKeyFlushedInlineExpiresAtClose()
       throws Exception {
     FlushFunc<String> retried = FlushMiddleware.chain(down, retryEvery(Duration.ofMillis(1500)));

@@ -18,6 +18,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.LongStream;
+import software.amazon.awssdk.services.kinesis.model.ProvisionedThroughputExceededException;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -28,7 +30,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * middleware, a delivery timeout (random, a few times the linger), whole and partial failures,
  * callbacks that throw (onReject, onFlushError, the
  * listener, a weigher, a key's policy function), several producers mixing add/offer/submit and
- * flush(), and close() or close(timeout). Each seed checks, at the end:
+ * flush(), close() or close(timeout), and an adaptive {@link FlowControl} with random limits,
+ * factor and rate (its failures are then throttling errors, which cut it). Each seed checks, at
+ * the end:
  * <ul>
  *   <li>every accepted item ends in exactly one of delivered / failed / rejected / undelivered, as
  *       seen by the callbacks, the futures, CloseResult and the stats (the accounting identity);
@@ -52,16 +56,37 @@ class DeliveryPropertyTest {
   record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
       boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
       boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis,
-      int deadlineMillis) {
+      int deadlineMillis, @Nullable FlowControl flow) {
     static Scenario of(long seed) {
       SplittableRandom r = new SplittableRandom(seed);
       // The deadline is drawn from a random of its own, so each seed keeps its earlier choices.
       SplittableRandom d = new SplittableRandom(seed * 17 + 3);
-      return new Scenario(seed, r.nextBoolean(), 1 + r.nextInt(5), 1 + r.nextInt(4),
+      Scenario s = new Scenario(seed, r.nextBoolean(), 1 + r.nextInt(5), 1 + r.nextInt(4),
           1 + r.nextInt(20), 1 + r.nextInt(40), r.nextBoolean(), r.nextInt(3) == 0,
           r.nextInt(3) == 0, r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
           1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0,
-          d.nextBoolean() ? 3 + d.nextInt(10) : 0);
+          d.nextBoolean() ? 3 + d.nextInt(10) : 0, null);
+      if (r.nextInt(3) != 0) { // drawn last, so the other choices of a seed stay what they were
+        return s;
+      }
+      int initial = 1 + r.nextInt(3);
+      FlowControl.Builder flow = FlowControl.aimd().initialLimit(initial)
+          .maxLimit(initial + r.nextInt(4)).increase(1 + r.nextInt(2))
+          .decreaseFactor(0.3 + r.nextInt(6) / 10.0);
+      if (r.nextBoolean()) { // fast enough that the whole run stays short
+        double rate = 20_000 + r.nextInt(80_000);
+        flow.itemsPerSecond(rate, rate / 4, rate * 2, rate / 10);
+      }
+      // FlowControl's maximum takes the place of maxInFlight, which stays 1.
+      return new Scenario(seed, s.keyed(), s.keys(), 1, s.capacity(), s.chanSize(), s.bytes(),
+          s.canAdd(), s.memory(), s.retry(), s.timeout(), s.throwingCallbacks(), s.producers(),
+          s.itemsPerProducer(), s.closeMillis(), s.deadlineMillis(), flow.build());
+    }
+
+    /** Whether flushes of the plain buffer never overlap, so its order is checked too. */
+    boolean sequential() {
+      FlowControl f = flow;
+      return maxInFlight == 1 && (f == null || f.maxLimit() == 1);
     }
   }
 
@@ -86,7 +111,8 @@ class DeliveryPropertyTest {
         roll = backendRandom.nextInt(12);
       }
       if (roll == 0) {
-        throw new IOException("whole batch failed");
+        throw sc.flow() != null ? new ProvisionedThroughputExceededException()
+            : new IOException("whole batch failed");
       }
       if (roll <= 2 && batch.size() > 1) {
         List<Integer> bad = new ArrayList<>();
@@ -97,7 +123,9 @@ class DeliveryPropertyTest {
             delivered.add(batch.get(i));
           }
         }
-        throw new PartialFlushException(bad, new IOException("some entries throttled"));
+        throw new PartialFlushException(bad, sc.flow() != null
+            ? new ProvisionedThroughputExceededException()
+            : new IOException("some entries throttled"));
       }
       delivered.addAll(batch);
     };
@@ -114,10 +142,10 @@ class DeliveryPropertyTest {
     // The outermost layer watches overlap and order per key (the whole buffer is one key).
     KeyedFlushFunc<Long, Long> watched = (key, batch) -> {
       AtomicInteger now = running.computeIfAbsent(key, k -> new AtomicInteger());
-      if (now.incrementAndGet() > 1 && (sc.keyed() || sc.maxInFlight() == 1)) {
+      if (now.incrementAndGet() > 1 && (sc.keyed() || sc.sequential())) {
         violations.add("two flushes of key " + key + " at once");
       }
-      if (sc.keyed() || sc.maxInFlight() == 1) {
+      if (sc.keyed() || sc.sequential()) {
         // A producer's items of one key reach the flush function in the order it added them.
         for (long item : batch) {
           Long previous = lastSeen.put(key * 1_000 + item / 1_000_000, item);
@@ -283,6 +311,10 @@ class DeliveryPropertyTest {
     if (sc.deadlineMillis() == 0) {
       assertThat(s.expired()).as(why).isZero();
     }
+    FlowControl flow = sc.flow();
+    if (flow != null) {
+      assertThat(s.concurrencyLimit()).as(why).isBetween(flow.minLimit(), flow.maxLimit());
+    }
   }
 
   private static boolean isRejected(CompletableFuture<Void> f) {
@@ -303,6 +335,10 @@ class DeliveryPropertyTest {
         .listener(listener);
     if (sc.deadlineMillis() > 0) {
       options.deliveryTimeout(Duration.ofMillis(sc.deadlineMillis()));
+    }
+    FlowControl flow = sc.flow();
+    if (flow != null) {
+      options.flowControl(flow);
     }
     if (sc.memory()) {
       options.maxBufferedBytes(item -> item % 5 + 1, 40);
@@ -333,6 +369,10 @@ class DeliveryPropertyTest {
     }
     if (sc.deadlineMillis() > 0) {
       builder.deliveryTimeout(Duration.ofMillis(sc.deadlineMillis()));
+    }
+    FlowControl flow = sc.flow();
+    if (flow != null) {
+      builder.flowControl(flow);
     }
     KeyedBuffer<Long, Long> b = builder.start();
     return BufferFace.of(b, sc.toString());

@@ -61,6 +61,33 @@ class JfrEventsTest {
     assertThat(wait.getDuration()).isPositive();
   }
 
+  @Test
+  void aFlowControlLimitChangeIsRecorded() throws Exception {
+    List<RecordedEvent> events = new CopyOnWriteArrayList<>();
+    try (RecordingStream stream = new RecordingStream()) {
+      stream.enable("dev.batchbuffer.FlowLimit");
+      stream.onEvent("dev.batchbuffer.FlowLimit", events::add);
+      stream.startAsync();
+      java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic
+          .AtomicInteger();
+      Buffer<String> buffer = Buffer.start(Config.<String>builder(batch -> {
+        if (calls.incrementAndGet() == 2) {
+          throw new FlowControlTest.ThrottlingException();
+        }
+      }).capacity(1).onFlushError((e, batch) -> {}).build(), Options.builder().name("jfr-flow")
+          .flowControl(FlowControl.aimd().initialLimit(1).build()).build());
+      buffer.add("a"); // a window of one success: 1 -> 2
+      buffer.flush().get(30, TimeUnit.SECONDS);
+      buffer.add("b"); // throttled: 2 -> 1
+      buffer.flush().handle((v, e) -> null).get(30, TimeUnit.SECONDS);
+      buffer.close();
+      await().atMost(WAIT).until(() -> events.size() == 2);
+    }
+    assertThat(events).allSatisfy(e -> assertThat(e.getString("buffer")).isEqualTo("jfr-flow"));
+    assertThat(events.stream().map(e -> e.getString("cause") + " " + e.getInt("limit")))
+        .containsExactly("increase 2", "throttled 1");
+  }
+
   /** A key whose toString throws: rendering it for the event must not fail the flush. */
   record BadKey(int id) {
     @Override

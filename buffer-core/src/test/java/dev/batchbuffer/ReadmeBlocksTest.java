@@ -344,6 +344,48 @@ class ReadmeBlocksTest {
     }
   }
 
+  /** Stands in for a Kinesis client that throttles its first call. */
+  static final class Kinesis {
+    final List<Msg> sent = new CopyOnWriteArrayList<>();
+    final AtomicInteger calls = new AtomicInteger();
+
+    void putRecords(List<Msg> batch) {
+      if (calls.incrementAndGet() == 1) {
+        throw new software.amazon.awssdk.services.kinesis.model
+            .ProvisionedThroughputExceededException();
+      }
+      sent.addAll(batch);
+    }
+  }
+
+  @Test
+  void adaptiveConcurrency() throws Exception {
+    Kinesis kinesis = new Kinesis();
+    ManualTimeSource time = new ManualTimeSource();
+    List<Msg> deadLetters = new CopyOnWriteArrayList<>();
+    // --- README adaptive concurrency ---
+    FlowControl flow = FlowControl.aimd()
+        .initialLimit(4).minLimit(1).maxLimit(16)     // flushes in flight: start, floor, ceiling
+        .increase(1).decreaseFactor(0.5)               // +1 per window of successes, halve on throttling
+        .itemsPerSecond(1_000, 100, 5_000, 100)        // optional: adapt items per second too
+        .throttledWhen(e -> FlowControl.isDefaultThrottling(e)
+            || String.valueOf(e.getMessage()).contains("HTTP 429"))  // plus your client's own
+        .build();
+    Buffer<Msg> buffer = Buffer.start(Config.builder(kinesis::putRecords).capacity(2)
+            .onFlushError((e, batch) -> deadLetters.addAll(batch)).build(),
+        Options.builder().timeSource(time).flowControl(flow).build());
+    buffer.add(new Msg("a"));
+    buffer.add(new Msg("b"));                                // throttled: the limit halves
+    buffer.flush().handle((ok, e) -> null).get(5, TimeUnit.SECONDS);
+    BufferStats stats = buffer.stats();                      // concurrencyLimit 2, throttled 1
+    // --- end ---
+    assertThat(stats.concurrencyLimit()).isEqualTo(2);
+    assertThat(stats.rateLimit()).isEqualTo(500.0);
+    assertThat(stats.throttled()).isEqualTo(1);
+    assertThat(deadLetters).extracting(Msg::body).containsExactly("a", "b");
+    buffer.close();
+  }
+
   @Test
   void listener() throws Exception {
     Alerts alerts = new Alerts();

@@ -1,8 +1,10 @@
 package dev.batchbuffer.internal;
 
 import dev.batchbuffer.Config;
+import dev.batchbuffer.FlowControl;
 import java.time.Duration;
 import java.util.Objects;
+import org.jspecify.annotations.Nullable;
 
 /** Argument checks shared by the builders, with messages that name the field and the value. */
 public final class Checks {
@@ -21,6 +23,22 @@ public final class Checks {
       throw new IllegalArgumentException("name must not be blank (was \"" + name + "\")");
     }
     return name;
+  }
+
+  /**
+   * Checks that a fixed {@code maxInFlight} and an adaptive flow control are not both set: the flow
+   * control's maximum takes the place of {@code maxInFlight}.
+   *
+   * @param maxInFlight the fixed limit
+   * @param flowControl the flow control, or null
+   * @throws IllegalArgumentException if both are set
+   */
+  public static void flowControlAlone(int maxInFlight, @Nullable FlowControl flowControl) {
+    if (flowControl != null && maxInFlight != 1) {
+      throw new IllegalArgumentException("maxInFlight (was " + maxInFlight + ") must stay 1 with "
+          + "flowControl set: flowControl's maxLimit (" + flowControl.maxLimit() + ") bounds the "
+          + "flushes in flight instead");
+    }
   }
 
   /**

@@ -73,6 +73,13 @@ public final class Dispatcher<T> {
    * for the rest, a stable sort keeping the order they came in), so the list is in acceptance order.
    * seal() (close(timeout), any thread, under `lock`) takes the list; items given up after it was
    * taken can no longer be handed back, so they go to onFlushError like a failed batch.
+   *
+   * Flow control (FlowControl, `flow` non-null). Its limit replaces maxInFlight and every flush
+   * runs off the loop, even at limit 1. Before a hand-over the loop waits in awaitFlow until fewer
+   * than `flow.limit()` jobs are pending and the rate (if any) lets the batch go, settling what
+   * finishes meanwhile. A settled job tells the FlowLimiter its outcome (flowSettled) before it is
+   * counted; a retry inside a flush tells it each throttled attempt (attemptFailed, via FLUSHING).
+   * Without flow control this costs the plain path one field test per hand-over.
    */
 
   /** The buffer each thread it started belongs to. */
@@ -146,6 +153,8 @@ public final class Dispatcher<T> {
   private final BiConsumer<Exception, List<T>> onFlushError;
   private final @Nullable MemoryGate<T> memory;
   private final int maxInFlight;
+  /** The adaptive limit and rate (FlowControl), which replaces maxInFlight; or null. */
+  private final @Nullable FlowLimiter flow;
   /** Whether flushes of one key must not overlap: keyed buffers with maxInFlight > 1. */
   private final boolean perKey;
   private volatile @Nullable Thread loop;
@@ -219,6 +228,10 @@ public final class Dispatcher<T> {
     volatile @Nullable Thread runner;
     /** Set by stop(true) before it interrupts the runner. */
     volatile boolean interrupted;
+    /** The flow control's generation of this flush's current attempt (see FlowLimiter). */
+    volatile long flowGeneration;
+    /** Set when an attempt of this flush reported throttling (a retry inside it). */
+    volatile boolean throttleReported;
 
     Job(Dispatcher<T> owner) {
       this.owner = owner;
@@ -293,6 +306,32 @@ public final class Dispatcher<T> {
       Sink<T> sink, @Nullable AsyncSink<T> async, boolean answered, Consumer<T> onReject,
       BiConsumer<Exception, List<T>> onFlushError, @Nullable MemoryGate<T> memory,
       int maxInFlight, boolean keyed) {
+    this(name, time, problems, telemetry, sink, async, answered, onReject, onFlushError, memory,
+        maxInFlight, keyed, null);
+  }
+
+  /**
+   * Creates the dispatcher of one buffer, with an adaptive flow control.
+   *
+   * @param name the buffer's name, the prefix of its threads' names
+   * @param time its clock
+   * @param problems where callback failures go
+   * @param telemetry where outcomes are counted and told
+   * @param sink writes a batch
+   * @param async starts an asynchronous write of a batch instead of {@code sink}, or null
+   * @param answered whether the flush function answers each item ({@link Answers})
+   * @param onReject receives refused items
+   * @param onFlushError receives failed items
+   * @param memory the byte bound, released as items are settled, or null
+   * @param maxInFlight flushes at once; 1 runs them inline on the loop thread
+   * @param keyed whether batches have keys whose flushes must not overlap
+   * @param flow the flow control's state, whose limit replaces {@code maxInFlight}, or null
+   */
+  public Dispatcher(String name, TimeSource time, Problems problems, Telemetry<T> telemetry,
+      Sink<T> sink, @Nullable AsyncSink<T> async, boolean answered, Consumer<T> onReject,
+      BiConsumer<Exception, List<T>> onFlushError, @Nullable MemoryGate<T> memory,
+      int maxInFlight, boolean keyed, @Nullable FlowLimiter flow) {
+    this.flow = flow;
     this.name = name;
     this.time = time;
     this.problems = problems;
@@ -305,7 +344,7 @@ public final class Dispatcher<T> {
     this.memory = memory;
     this.maxInFlight = maxInFlight;
     // Only flushes off the loop (maxInFlight > 1, or asynchronous writes) are registered here.
-    boolean offLoop = maxInFlight > 1 || async != null;
+    boolean offLoop = maxInFlight > 1 || async != null || flow != null;
     this.running = offLoop ? ConcurrentHashMap.newKeySet() : Set.of();
     this.perKey = keyed && offLoop;
   }
@@ -460,6 +499,22 @@ public final class Dispatcher<T> {
     return waited + delayNanos < timeout ? null : Deadlines.expired(timeout, waited, items, cause);
   }
 
+  /**
+   * Tells the flow control of the flush running on this thread that an attempt of it failed (a
+   * retry inside the flush): a throttled attempt cuts the limit even if a later attempt succeeds.
+   * Nothing happens outside a flush or without flow control. Any thread.
+   *
+   * @param failure what the attempt threw
+   */
+  public static void attemptFailed(Throwable failure) {
+    Job<?> job = FLUSHING.get();
+    FlowLimiter f = job == null ? null : job.owner.flow;
+    if (f != null && f.isThrottled(failure)) {
+      job.throttleReported = true;
+      job.flowGeneration = f.throttled(job.flowGeneration);
+    }
+  }
+
   // ---- hand-over ------------------------------------------------------------------------------
 
   /**
@@ -489,7 +544,7 @@ public final class Dispatcher<T> {
       giveUp(batch, futures, held);
       return;
     }
-    if (maxInFlight == 1 && async == null) {
+    if (maxInFlight == 1 && async == null && flow == null) {
       Job<T> job = inline;
       // A result buffer's flush gets a job of its own: a call a timeout abandoned may still look
       // up its answers through the job it ran for, and must not find the next flush's.
@@ -511,7 +566,10 @@ public final class Dispatcher<T> {
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
       return;
     }
-    while (pending >= maxInFlight && !aborting) {
+    if (flow != null) {
+      awaitFlow(flow, batch.size());
+    }
+    while (pending >= maxInFlight && flow == null && !aborting) {
       awaitFinished();
     }
     // Either may have come while the loop waited for a slot: a flush that finished meanwhile may
@@ -545,6 +603,9 @@ public final class Dispatcher<T> {
   }
 
   private void start(Job<T> job) {
+    if (flow != null) {
+      job.flowGeneration = flow.generation();
+    }
     running.add(job);
     if (async != null) {
       startAsync(job, async);
@@ -689,6 +750,9 @@ public final class Dispatcher<T> {
         continue;
       }
       pending--;
+      if (flow != null) { // first: whoever sees the items settled sees the limit they caused
+        flowSettled(flow, job);
+      }
       settle(job, job.interrupted);
       if (perKey && !holdsKey(job)) {
         startNextOf(Objects.requireNonNull(job.key));
@@ -748,6 +812,58 @@ public final class Dispatcher<T> {
       Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
     }
     settleFinished();
+  }
+
+  /**
+   * Waits, settling what finishes meanwhile, until fewer flushes than the flow control's limit are
+   * pending and its rate lets {@code items} go, or the buffer gives up. Loop thread.
+   */
+  private void awaitFlow(FlowLimiter f, int items) {
+    while (!aborting) {
+      settleFinished();
+      if (pending >= f.limit()) {
+        awaitFinished();
+        continue;
+      }
+      long wait = f.reserve(items);
+      if (wait <= 0) {
+        return;
+      }
+      time.parkUntil(this, time.nanoTime() + wait); // a settled flush unparks it: the rate may fall
+      Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
+    }
+  }
+
+  /**
+   * Tells the flow control how a settled flush went: a success grows it, a throttled failure cuts
+   * it (unless an attempt already reported it, or close(timeout) interrupted the flush); other
+   * failures say nothing. In a result buffer an item failed by a throttling error counts too.
+   */
+  private void flowSettled(FlowLimiter f, Job<T> job) {
+    if (job.interrupted || job.throttleReported) {
+      return;
+    }
+    Throwable failure = job.failure;
+    boolean failed = failure != null;
+    boolean throttled = failed && f.isThrottled(failure);
+    Answers answers;
+    synchronized (job) {
+      answers = job.answers;
+    }
+    if (!throttled && answers != null) {
+      for (int i = 0, n = job.batch.size(); i < n && !throttled; i++) {
+        Throwable own = answers.error(i);
+        if (own != null) {
+          failed = true;
+          throttled = f.isThrottled(own);
+        }
+      }
+    }
+    if (throttled) {
+      f.throttled(job.flowGeneration);
+    } else if (!failed) {
+      f.succeeded();
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.batchbuffer.internal;
 import dev.batchbuffer.BufferListener;
 import dev.batchbuffer.BufferStats;
 import dev.batchbuffer.CloseResult;
+import dev.batchbuffer.FlowControl;
 import dev.batchbuffer.TimeSource;
 import dev.batchbuffer.Weigher;
 import dev.batchbuffer.internal.jfr.Events;
@@ -65,6 +66,8 @@ public final class Engine<T> {
    * @param byteHint the weigher of the batch's byte limit, to run on the producer's thread (see
    *     {@link #byteHintOf}), or null
    * @param byteHintMaxItem that limit's per-item maximum
+   * @param flowControl the adaptive flow control, whose limit replaces {@code maxInFlight}, or
+   *     null
    * @param <T> the item type
    */
   public record Setup<T>(String name, TimeSource time, int chanSize,
@@ -72,7 +75,8 @@ public final class Engine<T> {
       @Nullable Weigher<? super T> failFast, long failFastLimit,
       @Nullable BufferListener<? super T> listener, List<Hooks.Spec> periodic, int maxInFlight,
       Consumer<T> onReject, BiConsumer<Exception, List<T>> onFlushError,
-      @Nullable Weigher<? super T> byteHint, long byteHintMaxItem) {}
+      @Nullable Weigher<? super T> byteHint, long byteHintMaxItem,
+      @Nullable FlowControl flowControl) {}
 
   /**
    * Returns the weigher a plain buffer's producers should run for the loop, or null. When a batch
@@ -152,9 +156,14 @@ public final class Engine<T> {
         : new MemoryGate<T>(memoryWeigher, setup.maxBufferedBytes(), time);
     this.failFast = setup.failFast();
     this.failFastLimit = setup.failFastLimit();
+    FlowControl fc = setup.flowControl();
+    FlowLimiter flow = fc == null ? null : new FlowLimiter(fc, time, name);
+    if (flow != null) {
+      telemetry.bindFlow(flow);
+    }
     this.dispatcher = new Dispatcher<>(name, time, problems, telemetry, sink, async, answered,
         setup.onReject(),
-        setup.onFlushError(), memory, setup.maxInFlight(), keyed);
+        setup.onFlushError(), memory, setup.maxInFlight(), keyed, flow);
     Hooks h = Hooks.of(setup.periodic(), time, problems, telemetry);
     if (h != null) {
       h.bind(dispatcher);

@@ -65,6 +65,8 @@ public final class Telemetry<T> {
   private final AtomicLong maxAccepted = new AtomicLong();
   /** The last few failures, copied on write (failures are rare). */
   private volatile List<FlushError> recentErrors = List.of();
+  /** The flow control whose limit and rate the stats show, or null. */
+  private volatile @Nullable FlowLimiter flow;
 
   /**
    * Creates the telemetry of one buffer.
@@ -304,6 +306,15 @@ public final class Telemetry<T> {
   }
 
   /**
+   * Shows a flow control's limit, rate and throttles in the stats.
+   *
+   * @param flow the flow control's state
+   */
+  public void bindFlow(FlowLimiter flow) {
+    this.flow = flow;
+  }
+
+  /**
    * Takes a snapshot.
    *
    * @param state the buffer's state
@@ -335,6 +346,7 @@ public final class Telemetry<T> {
     }
     long max = slots.get(FLUSH_MAX);
     long oldestAt = slots.get(OLDEST_AT);
+    FlowLimiter f = flow;
     return new BufferStats(name, state, Duration.ofNanos(Math.max(0, now - started)),
         waiting, Math.max(0, flushing), slots.get(WAITING_BYTES),
         Math.max(0, slots.get(FLUSHING_BYTES)), accepted, flushed, failed, rejected,
@@ -347,6 +359,7 @@ public final class Telemetry<T> {
         Duration.ofNanos(max), Duration.ofNanos(slots.get(FLUSH_NANOS)),
         oldestAt == NONE ? Duration.ZERO : Duration.ofNanos(Math.max(0, now - oldestAt)),
         (int) Math.max(0, slots.get(ACTIVE)), producersBlocked, keys,
-        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors, slots.get(EXPIRED));
+        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors, slots.get(EXPIRED),
+        f == null ? 0 : f.limit(), f == null ? 0 : f.rate(), f == null ? 0 : f.throttledCount());
   }
 }

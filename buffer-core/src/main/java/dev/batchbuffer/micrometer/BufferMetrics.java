@@ -44,6 +44,8 @@ import java.util.function.ToDoubleFunction;
  * <tr><th scope="row">{@code batch.size.mean}</th><td>gauge</td><td>items</td><td>{@link BufferStats#meanBatchSize()}</td></tr>
  * <tr><th scope="row">{@code state}</th><td>gauge</td><td></td><td>{@link BufferStats#state()}: 0 running, 1 closing, 2 closed, 3 failed</td></tr>
  * <tr><th scope="row">{@code keys}</th><td>gauge</td><td>keys</td><td>{@link BufferStats#keys()}; only for a {@link KeyedBuffer}</td></tr>
+ * <tr><th scope="row">{@code flow.limit}</th><td>gauge</td><td>flushes</td><td>{@link BufferStats#concurrencyLimit()}: the {@link dev.batchbuffer.FlowControl}'s current limit (0 without one)</td></tr>
+ * <tr><th scope="row">{@code flow.rate}</th><td>gauge</td><td>items</td><td>{@link BufferStats#rateLimit()}: its items per second (0 without a rate)</td></tr>
  * <tr><th scope="row">{@code oldest.item.age}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#oldestItemAge()}</td></tr>
  * <tr><th scope="row">{@code flush.duration.max}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#flushLatencyMax()}</td></tr>
  * <tr><th scope="row">{@code flush.duration.percentile}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#flushLatencyP50()} (tag {@code phi=0.5}) and {@link BufferStats#flushLatencyP99()} ({@code phi=0.99})</td></tr>
@@ -58,6 +60,7 @@ import java.util.function.ToDoubleFunction;
  * <tr><th scope="row">{@code items.refused}</th><td>counter</td><td></td><td>{@link BufferStats#refused()}: calls refused because the buffer was closed</td></tr>
  * <tr><th scope="row">{@code listener.errors}</th><td>counter</td><td></td><td>{@link BufferStats#listenerErrors()}</td></tr>
  * <tr><th scope="row">{@code hook.errors}</th><td>counter</td><td></td><td>{@link BufferStats#hookErrors()}: thrown by periodic tasks</td></tr>
+ * <tr><th scope="row">{@code flushes.throttled}</th><td>counter</td><td></td><td>{@link BufferStats#throttled()}: flushes and attempts the flow control saw throttled</td></tr>
  * <tr><th scope="row">{@code flushes}</th><td>counter</td><td></td><td>{@link BufferStats#flushes(FlushReason)}, tagged {@code reason=} the {@link FlushReason} in lower case</td></tr>
  * </tbody>
  * </table>
@@ -143,6 +146,10 @@ public final class BufferMetrics implements MeterBinder {
     if (keyed) {
       gauge(registry, "keys", "keys", "Live keys", BufferStats::keys);
     }
+    gauge(registry, "flow.limit", "flushes", "The flow control's limit on flushes in flight",
+        BufferStats::concurrencyLimit);
+    gauge(registry, "flow.rate", "items", "The flow control's items per second",
+        BufferStats::rateLimit);
     timeGauge(registry, "oldest.item.age", "How long the oldest item in a batch has waited",
         s -> s.oldestItemAge().toNanos(), Tags.empty());
     timeGauge(registry, "flush.duration.max", "The longest flush",
@@ -169,6 +176,8 @@ public final class BufferMetrics implements MeterBinder {
         BufferStats::listenerErrors, Tags.empty());
     counter(registry, "hook.errors", "Exceptions thrown by periodic tasks",
         BufferStats::hookErrors, Tags.empty());
+    counter(registry, "flushes.throttled", "Flushes and attempts the flow control saw throttled",
+        BufferStats::throttled, Tags.empty());
     for (FlushReason reason : FlushReason.values()) {
       counter(registry, "flushes", "Flushes, by reason", s -> s.flushes(reason),
           Tags.of("reason", reason.name().toLowerCase(Locale.ROOT)));

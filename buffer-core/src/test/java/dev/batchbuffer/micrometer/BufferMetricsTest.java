@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchbuffer.Buffer;
 import dev.batchbuffer.Config;
+import dev.batchbuffer.FlowControl;
 import dev.batchbuffer.FlushPolicy;
 import dev.batchbuffer.KeyedBuffer;
 import dev.batchbuffer.Options;
@@ -111,6 +112,42 @@ class BufferMetricsTest {
     assertThat(counter("batchbuffer.flushes", "reason", "close")).isEqualTo(1);
     assertThat(gauge("batchbuffer.state")).isEqualTo(2); // closed
     assertThat(registry.find("batchbuffer.keys").meter()).isNull();
+  }
+
+  @Test
+  void flowControlLimitRateAndThrottlesAreMeters() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic
+        .AtomicInteger();
+    Buffer<String> buffer = Buffer.start(Config.<String>builder(batch -> {
+      if (calls.incrementAndGet() == 1) {
+        throw new software.amazon.awssdk.services.kinesis.model
+            .ProvisionedThroughputExceededException();
+      }
+    }).capacity(1).onFlushError((e, batch) -> {}).build(), Options.builder().name("flow")
+        .timeSource(time).flowControl(FlowControl.aimd().initialLimit(8)
+            .itemsPerSecond(100, 10, 1_000, 10).build()).build());
+    BufferMetrics.of(buffer, Tags.empty()).bindTo(registry);
+    assertThat(gauge("batchbuffer.flow.limit")).isEqualTo(8);
+    assertThat(gauge("batchbuffer.flow.rate")).isEqualTo(100);
+    buffer.add("a");
+    buffer.flush().handle((v, e) -> null).get(10, TimeUnit.SECONDS);
+    assertThat(gauge("batchbuffer.flow.limit")).isEqualTo(4);
+    assertThat(gauge("batchbuffer.flow.rate")).isEqualTo(50);
+    assertThat(counter("batchbuffer.flushes.throttled")).isEqualTo(1);
+    assertThat(registry.get("batchbuffer.flow.limit").gauge().getId().getBaseUnit())
+        .isEqualTo("flushes");
+    buffer.close();
+  }
+
+  @Test
+  void withoutFlowControlItsMetersReadZero() throws Exception {
+    Buffer<String> buffer = Buffer.start(Config.<String>builder(batch -> {}).build(),
+        Options.builder().timeSource(time).build());
+    BufferMetrics.of(buffer, Tags.empty()).bindTo(registry);
+    assertThat(gauge("batchbuffer.flow.limit")).isZero();
+    assertThat(gauge("batchbuffer.flow.rate")).isZero();
+    assertThat(counter("batchbuffer.flushes.throttled")).isZero();
+    buffer.close();
   }
 
   @Test

@@ -26,6 +26,7 @@ public final class Events {
   private static final class Probes {
     static final FlushEvent FLUSH = new FlushEvent();
     static final ProducerBlockedEvent BLOCKED = new ProducerBlockedEvent();
+    static final FlowLimitEvent FLOW = new FlowLimitEvent();
   }
 
   /**
@@ -95,6 +96,28 @@ public final class Events {
     if (e.shouldCommit()) {
       e.buffer = buffer;
       e.admitted = admitted;
+      e.commit();
+    }
+  }
+
+  /**
+   * Commits a change of a flow-control limit, if a recording wants those events.
+   *
+   * @param buffer the buffer's name
+   * @param limit the new limit on flushes in flight
+   * @param itemsPerSecond the new rate, or 0
+   * @param cause {@code increase} or {@code throttled}
+   */
+  public static void flowLimit(String buffer, int limit, double itemsPerSecond, String cause) {
+    if (!Probes.FLOW.isEnabled()) {
+      return;
+    }
+    FlowLimitEvent e = new FlowLimitEvent();
+    if (e.shouldCommit()) {
+      e.buffer = buffer;
+      e.limit = limit;
+      e.itemsPerSecond = itemsPerSecond;
+      e.cause = cause;
       e.commit();
     }
   }
