@@ -46,6 +46,12 @@ import java.util.Objects;
  * @param listenerErrors exceptions thrown by {@link BufferListener} methods (caught, logged)
  * @param hookErrors exceptions thrown by periodic hooks (caught, logged)
  * @param recentErrors the last few flush failures, oldest first, without their items
+ * @param pausedKeys keys of a {@link KeyedBuffer} paused now
+ *     ({@link KeyedBuffer.Builder#pauseKeyOnFailure}); 0 without that option
+ * @param itemsFailedPaused items that failed with {@link DeliveryException.Reason#KEY_PAUSED}
+ *     (also counted in {@code failed})
+ * @param batchesRateLimited batches that had to wait for their key's rate limit
+ *     ({@link KeyedBuffer.Builder#keyRateLimit}) before they were sent
  */
 public record BufferStats(
     String name,
@@ -76,7 +82,10 @@ public record BufferStats(
     int keys,
     long listenerErrors,
     long hookErrors,
-    List<FlushError> recentErrors) {
+    List<FlushError> recentErrors,
+    int pausedKeys,
+    long itemsFailedPaused,
+    long batchesRateLimited) {
 
   /** How many flush failures {@link #recentErrors()} keeps. */
   public static final int RECENT_ERRORS = 8;
@@ -91,6 +100,55 @@ public record BufferStats(
     CLOSED,
     /** A callback threw a fatal error ({@link VirtualMachineError}) and the loop stopped. */
     FAILED
+  }
+
+  /**
+   * Creates stats without the per-key flow control counters (they read 0), as before those were
+   * added.
+   *
+   * @param name the buffer's name
+   * @param state where the buffer is in its life
+   * @param uptime time since the buffer started
+   * @param itemsWaiting items accepted and not yet handed to a flush
+   * @param itemsFlushing items in flushes that have not returned yet
+   * @param bytesWaiting the weight of the items in batches
+   * @param bytesFlushing the weight of the items in flushes
+   * @param accepted items accepted
+   * @param flushed items flushed
+   * @param failed items handed to {@code onFlushError}
+   * @param rejected items handed to {@code onReject}
+   * @param retried items sent again by a retry
+   * @param undelivered items {@code close(Duration)} gave up on
+   * @param refused calls refused because the buffer was closed
+   * @param flushesByReason flushes per reason
+   * @param minBatchSize the smallest batch flushed
+   * @param meanBatchSize the mean batch size
+   * @param maxBatchSize the largest batch flushed
+   * @param flushLatencyP50 the median flush time
+   * @param flushLatencyP99 the 99th percentile flush time
+   * @param flushLatencyMax the longest flush time
+   * @param flushTimeTotal the time all flushes took
+   * @param oldestItemAge how long the oldest item in a batch has waited
+   * @param flushesInFlight flushes running now
+   * @param producersBlocked producers waiting for room
+   * @param keys live keys
+   * @param listenerErrors exceptions thrown by listeners
+   * @param hookErrors exceptions thrown by periodic hooks
+   * @param recentErrors the last few flush failures
+   */
+  public BufferStats(String name, State state, Duration uptime, long itemsWaiting,
+      long itemsFlushing, long bytesWaiting, long bytesFlushing, long accepted, long flushed,
+      long failed, long rejected, long retried, long undelivered, long refused,
+      Map<FlushReason, Long> flushesByReason, int minBatchSize, double meanBatchSize,
+      int maxBatchSize, Duration flushLatencyP50, Duration flushLatencyP99,
+      Duration flushLatencyMax, Duration flushTimeTotal, Duration oldestItemAge,
+      int flushesInFlight, int producersBlocked, int keys, long listenerErrors, long hookErrors,
+      List<FlushError> recentErrors) {
+    this(name, state, uptime, itemsWaiting, itemsFlushing, bytesWaiting, bytesFlushing, accepted,
+        flushed, failed, rejected, retried, undelivered, refused, flushesByReason, minBatchSize,
+        meanBatchSize, maxBatchSize, flushLatencyP50, flushLatencyP99, flushLatencyMax,
+        flushTimeTotal, oldestItemAge, flushesInFlight, producersBlocked, keys, listenerErrors,
+        hookErrors, recentErrors, 0, 0L, 0L);
   }
 
   /**

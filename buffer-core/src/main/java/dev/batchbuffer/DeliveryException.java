@@ -15,7 +15,13 @@ public class DeliveryException extends Exception {
     /** Its batch failed for good (after any retries); it went to {@code onFlushError}. */
     FAILED,
     /** {@link Buffer#close(java.time.Duration)} gave up before it was flushed. */
-    UNDELIVERED
+    UNDELIVERED,
+    /**
+     * Its key was paused after one of the key's batches failed for good
+     * ({@link KeyedBuffer.Builder#pauseKeyOnFailure}); it went to {@code onFlushError} without
+     * being sent.
+     */
+    KEY_PAUSED
   }
 
   /** Why the item was not delivered. */

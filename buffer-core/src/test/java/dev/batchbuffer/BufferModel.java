@@ -467,6 +467,7 @@ final class BufferModel {
           case FAILED -> Bucket.FAILED;
           case REJECTED -> Bucket.REJECTED;
           case UNDELIVERED -> Bucket.UNDELIVERED;
+          case KEY_PAUSED -> Bucket.FAILED;
         };
         if (said != b) {
           problems.add("item " + item + "'s future says " + said + " but it was " + b);

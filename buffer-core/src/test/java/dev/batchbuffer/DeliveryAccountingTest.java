@@ -84,7 +84,7 @@ class DeliveryAccountingTest {
       } catch (ExecutionException e) {
         DeliveryException d = (DeliveryException) java.util.Objects.requireNonNull(e.getCause());
         switch (d.reason()) {
-          case FAILED -> failedFutures[0]++;
+          case FAILED, KEY_PAUSED -> failedFutures[0]++;
           case REJECTED -> rejectedFutures[0]++;
           case UNDELIVERED -> undeliveredFutures[0]++;
         }

@@ -726,6 +726,8 @@ class ResultPropertyTest {
             assertThat(undelivered).as("%s undelivered: close(timeout) returned it", item)
                 .contains(item.id);
           }
+          case KEY_PAUSED -> throw new AssertionError(item + " failed as KEY_PAUSED, but no key "
+              + "pauses here", d);
         }
       }
       assertThat(places).as("each submission of an item is in exactly one place")

@@ -148,6 +148,8 @@ public final class Dispatcher<T> {
   /** Whether flushes of one key must not overlap: keyed buffers with maxInFlight > 1. */
   private final boolean perKey;
   private volatile @Nullable Thread loop;
+  /** Per-key rate limits and pausing of a keyed buffer, or null. */
+  private @Nullable KeyFlow<T> flow;
 
   private int pending;
   /** Keys with a running flush, each with the jobs queued behind it ({@link #IDLE} for none). */
@@ -300,6 +302,29 @@ public final class Dispatcher<T> {
     this.perKey = keyed && offLoop;
   }
 
+  /**
+   * Puts per-key flow control between the loop and the flushes; before the loop starts.
+   *
+   * @param flow the keyed buffer's flow control
+   */
+  public void useKeyFlow(KeyFlow<T> flow) {
+    this.flow = flow;
+  }
+
+  /**
+   * Returns the per-key flow control, if any.
+   *
+   * @return it, or null
+   */
+  public @Nullable KeyFlow<T> keyFlow() {
+    return flow;
+  }
+
+  /** Wakes the loop (a key was resumed). Any thread. */
+  void wakeLoop() {
+    LockSupport.unpark(loop);
+  }
+
   // ---- threads ------------------------------------------------------------------------------
 
   /**
@@ -437,6 +462,19 @@ public final class Dispatcher<T> {
       giveUp(batch, futures, held);
       return;
     }
+    long seq = nextSeq++;
+    KeyFlow<T> f = flow;
+    if (f != null && f.hold(batch, futures, held, bytes, reason, Objects.requireNonNull(s.key),
+        seq)) {
+      return;
+    }
+    forward(batch, futures, held, bytes, reason, s.key, seq);
+  }
+
+  /** Flushes a batch the loop handed over, or that the key flow held back until now. */
+  @SuppressWarnings("ReferenceEquality") // IDLE is a marker
+  void forward(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+      FlushReason reason, @Nullable Object key, long seq) {
     if (maxInFlight == 1 && async == null) {
       Job<T> job = inline;
       // A result buffer's flush gets a job of its own: a call a timeout abandoned may still look
@@ -445,11 +483,14 @@ public final class Dispatcher<T> {
         job = new Job<>(this);
         inline = job;
       }
-      job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+      job.set(batch, futures, held, bytes, reason, key, seq);
       telemetry.flushStarted(batch.size(), bytes, reason);
       run(job);
       settle(job, aborting);
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
+      if (flow != null) {
+        flow.settled(Objects.requireNonNull(key));
+      }
       return;
     }
     while (pending >= maxInFlight && !aborting) {
@@ -462,12 +503,11 @@ public final class Dispatcher<T> {
       return;
     }
     Job<T> job = new Job<>(this);
-    job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+    job.set(batch, futures, held, bytes, reason, key, seq);
     pending++;
     telemetry.flushStarted(batch.size(), bytes, reason);
     if (perKey) {
-      Object key = Objects.requireNonNull(s.key);
-      ArrayDeque<Object> queue = busyKeys.get(key);
+      ArrayDeque<Object> queue = busyKeys.get(Objects.requireNonNull(key));
       if (queue != null) {
         if (queue == IDLE) { // the shared empty marker: give the key a queue of its own
           queue = new ArrayDeque<>();
@@ -626,6 +666,9 @@ public final class Dispatcher<T> {
       }
       pending--;
       settle(job, job.interrupted);
+      if (flow != null) {
+        flow.settled(Objects.requireNonNull(job.key));
+      }
       if (perKey && !holdsKey(job)) {
         startNextOf(Objects.requireNonNull(job.key));
       }
@@ -678,6 +721,22 @@ public final class Dispatcher<T> {
   private void awaitFinished() {
     while (finished.isEmpty() && !aborting) {
       LockSupport.park(this);
+      Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
+    }
+    settleFinished();
+  }
+
+  /**
+   * Parks until a flush finishes (then settles it), the time {@code at} comes (if timed), the
+   * loop is woken, or the buffer gives up: the key flow's wait for a bucket or a key's flush.
+   */
+  void awaitFinishedOr(boolean timed, long at) {
+    if (finished.isEmpty() && !aborting) {
+      if (timed) {
+        time.parkUntil(this, at);
+      } else {
+        LockSupport.park(this);
+      }
       Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
     }
     settleFinished();
@@ -921,6 +980,9 @@ public final class Dispatcher<T> {
     lastFailure = e;
     completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED,
         answers == null ? "the item's batch failed" : "the item failed", e);
+    if (flow != null) { // before onFlushError, which may resume the key
+      flow.failedForGood(Objects.requireNonNull(job.key));
+    }
     tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
   }
 
@@ -987,6 +1049,7 @@ public final class Dispatcher<T> {
    * @return true if the request failed
    */
   public boolean complete(CompletableFuture<Void> request, boolean lossy) {
+    long stillPaused = flow == null ? 0 : flow.drain(false);
     awaitAll();
     long failed = failedSinceRequest;
     long undelivered = undeliveredSinceRequest;
@@ -994,6 +1057,11 @@ public final class Dispatcher<T> {
     undeliveredSinceRequest = 0;
     Throwable cause = lastFailure;
     lastFailure = null;
+    if (failed == 0 && undelivered == 0 && stillPaused > 0) {
+      request.completeExceptionally(new DeliveryException(DeliveryException.Reason.KEY_PAUSED,
+          stillPaused + " items of paused keys wait for resume(key); they were not flushed", null));
+      return true;
+    }
     if (failed == 0 && undelivered == 0) {
       if (!lossy) {
         request.complete(null);
@@ -1012,6 +1080,34 @@ public final class Dispatcher<T> {
         ? DeliveryException.Reason.UNDELIVERED : DeliveryException.Reason.FAILED, message,
         cause != null ? cause : problems.fatal()));
     return true;
+  }
+
+  /**
+   * Fails items of a paused key without sending them: their futures fail with KEY_PAUSED, they go
+   * to onFlushError, they count as failed.
+   *
+   * @param items the items, in acceptance order
+   * @param futures their futures, parallel to {@code items}, or null if none is tracked
+   * @param held the bytes they hold under the memory bound
+   * @param key their key
+   */
+  void failPaused(List<T> items, @Nullable Object @Nullable [] futures, long held, Object key) {
+    release(held); // before onFlushError, which may offer items again
+    int n = items.size();
+    telemetry.pausedFailed(n);
+    failedSinceRequest += n;
+    String message = "key " + describe(key) + " is paused after a batch of it failed; " + n
+        + " items were not sent (resume(key) to send again)";
+    DeliveryException e = new DeliveryException(DeliveryException.Reason.KEY_PAUSED, message,
+        null);
+    lastFailure = e;
+    failAll(futures, n, DeliveryException.Reason.KEY_PAUSED, message, null);
+    tellOnFlushError(e, items);
+  }
+
+  /** Gives up a batch the key flow held, with its place in dispatch order. */
+  void giveUpHeld(long seq, List<T> items, @Nullable Object @Nullable [] futures, long held) {
+    giveUp(seq, items, futures, held, null);
   }
 
   private void release(long held) {

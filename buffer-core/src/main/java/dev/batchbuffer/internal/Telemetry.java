@@ -48,7 +48,10 @@ public final class Telemetry<T> {
   private static final int HOOK_ERRORS = 17; // any thread
   private static final int REASONS = 18;
   private static final FlushReason[] REASON_VALUES = FlushReason.values();
-  private static final int SLOTS = REASONS + REASON_VALUES.length;
+  private static final int PAUSED_KEYS = REASONS + REASON_VALUES.length;
+  private static final int PAUSED_FAILED = PAUSED_KEYS + 1;
+  private static final int RATE_LIMITED = PAUSED_KEYS + 2;
+  private static final int SLOTS = RATE_LIMITED + 1;
 
   /** The value of OLDEST_AT when no batch holds an item. */
   public static final long NONE = Long.MIN_VALUE;
@@ -201,6 +204,30 @@ public final class Telemetry<T> {
     add(handedBack ? UNDELIVERED : FAILED, n);
   }
 
+  /**
+   * A key paused or was resumed. Loop thread.
+   *
+   * @param delta +1 when it paused, -1 when it was resumed
+   */
+  public void keyPaused(int delta) {
+    add(PAUSED_KEYS, delta);
+  }
+
+  /**
+   * Items of a paused key failed without being sent (they went to onFlushError). Loop thread.
+   *
+   * @param n how many
+   */
+  public void pausedFailed(long n) {
+    add(PAUSED_FAILED, n);
+    add(FAILED, n);
+  }
+
+  /** A batch had to wait for its key's rate limit. Loop thread. */
+  public void rateLimited() {
+    add(RATE_LIMITED, 1);
+  }
+
   /** A call was refused because the buffer is closed. Any thread. */
   public void refused() {
     slots.getAndIncrement(REFUSED);
@@ -336,6 +363,7 @@ public final class Telemetry<T> {
         Duration.ofNanos(max), Duration.ofNanos(slots.get(FLUSH_NANOS)),
         oldestAt == NONE ? Duration.ZERO : Duration.ofNanos(Math.max(0, now - oldestAt)),
         (int) Math.max(0, slots.get(ACTIVE)), producersBlocked, keys,
-        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors);
+        slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors,
+        (int) slots.get(PAUSED_KEYS), slots.get(PAUSED_FAILED), slots.get(RATE_LIMITED));
   }
 }
