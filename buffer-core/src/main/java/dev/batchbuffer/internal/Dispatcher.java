@@ -1057,9 +1057,11 @@ public final class Dispatcher<T> {
     undeliveredSinceRequest = 0;
     Throwable cause = lastFailure;
     lastFailure = null;
-    if (failed == 0 && undelivered == 0 && stillPaused > 0) {
+    if (stillPaused > 0) { // the request cannot wait for them: it fails, whatever else happened
       request.completeExceptionally(new DeliveryException(DeliveryException.Reason.KEY_PAUSED,
-          stillPaused + " items of paused keys wait for resume(key); they were not flushed", null));
+          stillPaused + " items of paused keys wait for resume(key) and were not flushed; "
+              + failed + " items failed and " + undelivered + " were given up since the "
+              + "previous flush()", cause));
       return true;
     }
     if (failed == 0 && undelivered == 0) {
