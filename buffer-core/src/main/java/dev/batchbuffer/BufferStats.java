@@ -50,8 +50,9 @@ import java.util.Objects;
  *     ({@link KeyedBuffer.Builder#pauseKeyOnFailure}); 0 without that option
  * @param itemsFailedPaused items that failed with {@link DeliveryException.Reason#KEY_PAUSED}
  *     (also counted in {@code failed})
- * @param batchesRateLimited batches that had to wait for their key's rate limit
- *     ({@link KeyedBuffer.Builder#keyRateLimit}) before they were sent
+ * @param batchesRateLimited batches held back under a per-key rate limit
+ *     ({@link KeyedBuffer.Builder#keyRateLimit}): their key's bucket was short, or a flush of
+ *     the key still ran, when they were formed
  */
 public record BufferStats(
     String name,

@@ -68,8 +68,6 @@ public final class KeyFlow<T> {
     final long seq;
     /** Its weight for the bytes-per-second bucket. */
     final long weight;
-    /** Whether it was counted as rate-limited. */
-    boolean throttled;
 
     Held(Dispatcher.Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
         FlushReason reason, long seq, long weight) {
@@ -223,8 +221,7 @@ public final class KeyFlow<T> {
       }
     }
     Held<T> h = new Held<>(batch, futures, held, bytes, reason, seq, weight);
-    if (k.waiting.isEmpty() && !k.paused && !k.inFlight) {
-      h.throttled = true;
+    if (!k.paused && (itemRate > 0 || byteRate > 0)) {
       telemetry.rateLimited();
     }
     k.waiting.add(h);
@@ -316,10 +313,6 @@ public final class KeyFlow<T> {
         return;
       }
       if (!take(k, h.batch.size(), h.weight, time.nanoTime())) {
-        if (!h.throttled) {
-          h.throttled = true;
-          telemetry.rateLimited();
-        }
         return;
       }
       unhold(k);
