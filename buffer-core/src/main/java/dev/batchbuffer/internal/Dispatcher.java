@@ -978,11 +978,11 @@ public final class Dispatcher<T> {
     telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
     failedSinceRequest += k;
     lastFailure = e;
-    completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED,
-        answers == null ? "the item's batch failed" : "the item failed", e);
-    if (flow != null) { // before onFlushError, which may resume the key
+    if (flow != null) { // before the futures and onFlushError: either may see or resume the key
       flow.failedForGood(Objects.requireNonNull(job.key));
     }
+    completeEach(job.futures, n, failedAt, answers, DeliveryException.Reason.FAILED,
+        answers == null ? "the item's batch failed" : "the item failed", e);
     tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
   }
 
