@@ -54,6 +54,13 @@ import java.util.Objects;
  *     does not adapt a rate (or there is none)
  * @param throttled flushes and retried attempts that the {@link FlowControl} saw throttled (each
  *     counted whether or not it cut the limit); 0 without one
+ * @param pausedKeys keys of a {@link KeyedBuffer} paused now
+ *     ({@link KeyedBuffer.Builder#pauseKeyOnFailure}); 0 without that option
+ * @param itemsFailedPaused items that failed with {@link DeliveryException.Reason#KEY_PAUSED}
+ *     (also counted in {@code failed})
+ * @param batchesRateLimited batches held back under a per-key rate limit
+ *     ({@link KeyedBuffer.Builder#keyRateLimit}): their key's bucket was short, or a flush of
+ *     the key still ran, when they were formed
  */
 public record BufferStats(
     String name,
@@ -88,7 +95,10 @@ public record BufferStats(
     long expired,
     int concurrencyLimit,
     double rateLimit,
-    long throttled) {
+    long throttled,
+    int pausedKeys,
+    long itemsFailedPaused,
+    long batchesRateLimited) {
 
   /** How many flush failures {@link #recentErrors()} keeps. */
   public static final int RECENT_ERRORS = 8;
@@ -151,7 +161,7 @@ public record BufferStats(
         flushed, failed, rejected, retried, undelivered, refused, flushesByReason, minBatchSize,
         meanBatchSize, maxBatchSize, flushLatencyP50, flushLatencyP99, flushLatencyMax,
         flushTimeTotal, oldestItemAge, flushesInFlight, producersBlocked, keys, listenerErrors,
-        hookErrors, recentErrors, 0, 0, 0, 0);
+        hookErrors, recentErrors, 0, 0, 0, 0, 0, 0L, 0L);
   }
 
   /**

@@ -22,7 +22,13 @@ public class DeliveryException extends Exception {
      * {@link DeliveryTimeoutException}; counted in {@link BufferStats#expired()} and
      * {@link BufferStats#failed()}.
      */
-    EXPIRED
+    EXPIRED,
+    /**
+     * Its key was paused after one of the key's batches failed for good
+     * ({@link KeyedBuffer.Builder#pauseKeyOnFailure}); it went to {@code onFlushError} without
+     * being sent.
+     */
+    KEY_PAUSED
   }
 
   /** Why the item was not delivered. */

@@ -6,11 +6,13 @@ import dev.batchbuffer.internal.Defaults;
 import dev.batchbuffer.internal.Dispatcher;
 import dev.batchbuffer.internal.Engine;
 import dev.batchbuffer.internal.Hooks;
+import dev.batchbuffer.internal.KeyFlow;
 import dev.batchbuffer.internal.Loop;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
@@ -36,6 +38,11 @@ import org.jspecify.annotations.Nullable;
  * so {@link Oversize#FAIL_FAST} cannot be checked in {@code add}: such items go to
  * {@code onReject} as with {@link Oversize#REJECT}.
  *
+ * <p>Flow control per key: {@link Builder#keyRateLimit} and {@link Builder#keyByteRateLimit} give
+ * each key a token bucket, so a hot key waits for its rate while the other keys flow;
+ * {@link Builder#pauseKeyOnFailure} pauses a key whose batch failed for good until
+ * {@link #resume}, so the order of a key's items is never broken by a lost batch.
+ *
  * @param <K> the key type
  * @param <T> the item type
  */
@@ -45,7 +52,15 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   /** How long an empty key's state is kept, by default: one minute. */
   public static final Duration DEFAULT_KEY_IDLE_TIMEOUT = Duration.ofMinutes(1);
 
+  /**
+   * Items held by per-key flow control (batches waiting for their key's rate or resume) at most,
+   * by default, as a multiple of the channel size: {@value}; {@link Builder#maxBufferedItems}, if
+   * set, is the bound instead.
+   */
+  public static final int DEFAULT_HELD_PER_CHANNEL_SLOT = 10;
+
   private final Engine<T> engine;
+  private final @Nullable KeyFlow<T> flow;
 
   /** The engine, for {@link ResultBuffer}. */
   Engine<T> engine() {
@@ -73,6 +88,16 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
         (key, batch) -> flush.flush((K) Objects.requireNonNull(key), batch), async, answered,
         true);
     engine.dispatcher().deliveryTimeout(deliveryTimeout);
+    KeyFlow<T> f = null;
+    if (b.itemsPerSecond > 0 || b.bytesPerSecond > 0 || b.pauseMode != null) {
+      long maxHeld = b.maxBufferedItems != Long.MAX_VALUE ? b.maxBufferedItems
+          : (long) DEFAULT_HELD_PER_CHANNEL_SLOT * b.chanSize;
+      f = new KeyFlow<>(new KeyFlow.Settings<T>(b.itemsPerSecond, b.rateWeigher, b.bytesPerSecond,
+          b.pauseMode, maxHeld), engine.dispatcher(), b.timeSource, engine.problems(),
+          engine.telemetry());
+      engine.dispatcher().useKeyFlow(f);
+    }
+    this.flow = f;
     engine.start(Loop.keyed(engine, new Loop.Keying<>(b.keyOf, b.policyOf, b.flushInterval,
         b.maxKeys, b.maxBufferedItems, b.keyIdleTimeout)));
   }
@@ -181,6 +206,35 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
   }
 
   /**
+   * Resumes a key that paused after one of its batches failed for good
+   * ({@link Builder#pauseKeyOnFailure}): its waiting items are sent again, in order, at the key's
+   * rate, and later items are batched as usual. Does nothing if the key is not paused. Any thread;
+   * safe from callbacks ({@code onFlushError} may resume the key whose items it receives).
+   *
+   * @param key the key
+   * @throws NullPointerException if {@code key} is null
+   */
+  public void resume(K key) {
+    Objects.requireNonNull(key, "key must not be null");
+    KeyFlow<T> f = flow;
+    if (f != null) {
+      f.resume(key);
+    }
+  }
+
+  /**
+   * Returns the keys paused now ({@link Builder#pauseKeyOnFailure}): a snapshot. Empty without
+   * that option.
+   *
+   * @return an unmodifiable set of the paused keys
+   */
+  @SuppressWarnings("unchecked") // only keys of this buffer are ever paused
+  public Set<K> pausedKeys() {
+    KeyFlow<T> f = flow;
+    return f == null ? Set.of() : (Set<K>) f.pausedKeys();
+  }
+
+  /**
    * Returns the buffer's name, used in its thread name, log messages, stats and metrics.
    *
    * @return the name
@@ -254,6 +308,10 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
     private @Nullable BufferListener<? super T> listener;
     private final List<Hooks.Spec> periodic = new ArrayList<>();
     private @Nullable Duration deliveryTimeout;
+    private long itemsPerSecond;
+    private long bytesPerSecond;
+    private @Nullable Weigher<? super T> rateWeigher;
+    private @Nullable PauseMode pauseMode;
 
     private Builder(Function<? super T, ? extends K> keyOf, KeyedFlushFunc<K, T> flush) {
       this.keyOf = Objects.requireNonNull(keyOf, "keyOf must not be null");
@@ -497,6 +555,70 @@ public final class KeyedBuffer<K, T> implements AutoCloseable {
      */
     public Builder<K, T> periodicAsync(Duration period, PeriodicTask task) {
       periodic.add(new Hooks.Spec(period, task, true));
+      return this;
+    }
+
+    /**
+     * Limits how many items each key may send per second, as KPL does per shard: a token bucket
+     * per key that holds one second's worth (the burst). A batch is sent when its key's bucket
+     * holds as many tokens as it has items (or is full, for a batch larger than a second's worth,
+     * which leaves a debt); until then it waits, and the other keys' batches go on. A key has at
+     * most one flush running, so a hot key never fills the in-flight slots. Waiting batches keep
+     * their bytes under {@link #maxBufferedBytes}; when {@link #maxBufferedItems} items (by
+     * default {@value KeyedBuffer#DEFAULT_HELD_PER_CHANNEL_SLOT} times {@link #chanSize}) wait,
+     * the loop stops taking new items, so {@code add} waits as for a full channel. Time is read
+     * from the buffer's {@link TimeSource}; {@code flush()} and {@code close()} wait for the
+     * waiting batches to be sent at their rate ({@code close(Duration)} gives up on them when its
+     * time is up).
+     *
+     * @param itemsPerSecond at least 1, at most 1,000,000,000
+     * @return this builder
+     */
+    public Builder<K, T> keyRateLimit(long itemsPerSecond) {
+      this.itemsPerSecond = rate("itemsPerSecond", itemsPerSecond);
+      return this;
+    }
+
+    /**
+     * Limits how many bytes each key may send per second, as Pub/Sub needs per ordering key
+     * (about 1 MB/s): a token bucket per key as {@link #keyRateLimit}, by {@code weigher}. With
+     * both limits a batch waits for both buckets.
+     *
+     * @param weigher the size of an item, on the loop thread; an item it throws on counts as 1
+     * @param bytesPerSecond at least 1, at most 1,000,000,000
+     * @return this builder
+     */
+    public Builder<K, T> keyByteRateLimit(Weigher<? super T> weigher, long bytesPerSecond) {
+      this.rateWeigher = Objects.requireNonNull(weigher, "weigher must not be null");
+      this.bytesPerSecond = rate("bytesPerSecond", bytesPerSecond);
+      return this;
+    }
+
+    private static long rate(String field, long value) {
+      if (value < 1 || value > 1_000_000_000L) {
+        throw new IllegalArgumentException(field + " must be in [1, 1000000000] (was " + value
+            + ")");
+      }
+      return value;
+    }
+
+    /**
+     * Pauses a key when one of its batches fails for good (after the retries of any
+     * {@link FlushMiddleware}), as Pub/Sub does for ordering keys: nothing more of the key is
+     * sent until {@link KeyedBuffer#resume}. With {@link PauseMode#FAIL_FAST} the key's items not
+     * yet sent, and later ones, fail with {@link DeliveryException.Reason#KEY_PAUSED} (to
+     * {@code onFlushError}); with {@link PauseMode#WAIT} they wait, counted against the bounds as
+     * {@link #keyRateLimit} describes. A flush of the key that was already running finishes. A
+     * {@code flush()} request while items of a paused key wait fails with KEY_PAUSED (the items
+     * keep waiting); at {@code close()} they fail with KEY_PAUSED. A paused key stays paused
+     * while it has no batch, also after {@code keyIdleTimeout}. Without this option keys never
+     * pause.
+     *
+     * @param mode what later items of a paused key do
+     * @return this builder
+     */
+    public Builder<K, T> pauseKeyOnFailure(PauseMode mode) {
+      this.pauseMode = Objects.requireNonNull(mode, "mode must not be null");
       return this;
     }
 

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -108,6 +109,37 @@ public final class ResultBuffer<T, R extends @Nullable Object> implements AutoCl
    */
   public int itemsInChannel() {
     return engine.itemsInChannel();
+  }
+
+  /**
+   * Resumes a paused key of a keyed buffer, as {@link KeyedBuffer#resume}.
+   *
+   * @param key the key, as the buffer's key function returns it
+   * @throws IllegalStateException if the buffer is not {@linkplain Builder#keyed keyed}
+   * @throws NullPointerException if {@code key} is null
+   */
+  @SuppressWarnings("unchecked") // a key of another type is never paused: resume ignores it
+  public void resume(Object key) {
+    ((KeyedBuffer<Object, T>) keyed()).resume(key);
+  }
+
+  /**
+   * Returns the paused keys of a keyed buffer, as {@link KeyedBuffer#pausedKeys}.
+   *
+   * @return a snapshot
+   * @throws IllegalStateException if the buffer is not {@linkplain Builder#keyed keyed}
+   */
+  public Set<Object> pausedKeys() {
+    return Set.copyOf(keyed().pausedKeys());
+  }
+
+  private KeyedBuffer<?, T> keyed() {
+    if (owner instanceof KeyedBuffer<?, ?> k) {
+      @SuppressWarnings("unchecked")
+      KeyedBuffer<?, T> typed = (KeyedBuffer<?, T>) k;
+      return typed;
+    }
+    throw new IllegalStateException("only a keyed ResultBuffer has keys to pause and resume");
   }
 
   /**

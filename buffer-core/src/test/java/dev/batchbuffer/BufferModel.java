@@ -467,6 +467,7 @@ final class BufferModel {
           case FAILED, EXPIRED -> Bucket.FAILED; // an expired item went to onFlushError
           case REJECTED -> Bucket.REJECTED;
           case UNDELIVERED -> Bucket.UNDELIVERED;
+          case KEY_PAUSED -> Bucket.FAILED;
         };
         if (said != b) {
           problems.add("item " + item + "'s future says " + said + " but it was " + b);

@@ -84,7 +84,7 @@ class DeliveryAccountingTest {
       } catch (ExecutionException e) {
         DeliveryException d = (DeliveryException) java.util.Objects.requireNonNull(e.getCause());
         switch (d.reason()) {
-          case FAILED, EXPIRED -> failedFutures[0]++; // both went to onFlushError
+          case FAILED, EXPIRED, KEY_PAUSED -> failedFutures[0]++; // all went to onFlushError
           case REJECTED -> rejectedFutures[0]++;
           case UNDELIVERED -> undeliveredFutures[0]++;
         }

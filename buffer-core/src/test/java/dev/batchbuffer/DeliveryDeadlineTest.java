@@ -20,6 +20,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The delivery timeout ({@link Options.Builder#deliveryTimeout},
@@ -354,6 +356,80 @@ class DeliveryDeadlineTest {
     assertThat(errors).singleElement().isInstanceOfSatisfying(DeliveryTimeoutException.class,
         e -> assertThat(e.waited()).isEqualTo(Duration.ofSeconds(4)));
     assertThat(buffer.stats().expired()).isEqualTo(1);
+    assertBalanced(buffer.stats());
+  }
+
+  /**
+   * A keyed buffer of one key "k", batches of 4, a per-key rate of 1 item a second (so a batch of
+   * 4 leaves the key 3 s in debt) and a deadline of 3 s, with {@code maxInFlight} and
+   * {@code pause} as given.
+   */
+  KeyedBuffer<String, String> rateLimitedKey(int maxInFlight, @Nullable PauseMode pause) {
+    KeyedBuffer.Builder<String, String> builder = KeyedBuffer.<String, String>builder(s -> "k",
+            (key, batch) -> calls.add(batch))
+        .policy(FlushPolicy.count(4)).flushInterval(Duration.ofSeconds(1)).timeSource(time)
+        .maxInFlight(maxInFlight).keyRateLimit(1).deliveryTimeout(Duration.ofSeconds(3))
+        .onFlushError(this::onFlushError);
+    if (pause != null) {
+      builder.pauseKeyOnFailure(pause);
+    }
+    return builder.start();
+  }
+
+  List<CompletableFuture<Void>> submitAll(KeyedBuffer<String, String> buffer, String... items)
+      throws InterruptedException {
+    List<CompletableFuture<Void>> futures = new ArrayList<>();
+    for (String item : items) {
+      futures.add(buffer.submit(item));
+    }
+    return futures;
+  }
+
+  @ParameterizedTest(name = "maxInFlight {0}")
+  @ValueSource(ints = {1, 4})
+  void aBatchHeldByItsKeysRateLimitPastTheDeadlineExpiresUnsentAndTheKeySendsAgain(
+      int maxInFlight) throws Exception {
+    KeyedBuffer<String, String> buffer = rateLimitedKey(maxInFlight, null);
+    try {
+      List<CompletableFuture<Void>> first = submitAll(buffer, "a", "b", "c", "d"); // sent at t0
+      await().atMost(WAIT).until(() -> calls.size() == 1);
+      List<CompletableFuture<Void>> held = submitAll(buffer, "e", "f", "g", "h"); // held to t4
+      await().atMost(WAIT).until(() -> buffer.stats().batchesRateLimited() == 1);
+      step(1, Duration.ofSeconds(4));
+      assertThat(held).allSatisfy(
+          f -> assertThat(failure(f).reason()).isEqualTo(DeliveryException.Reason.EXPIRED));
+      // The expired batch took no tokens: at t4 the bucket holds its burst again.
+      List<CompletableFuture<Void>> later = submitAll(buffer, "i", "j", "k", "l");
+      assertThat(later).as("the key was freed by the expiry").allSatisfy(
+          f -> assertThat(f).succeedsWithin(WAIT));
+      assertThat(first).allSatisfy(f -> assertThat(f).succeedsWithin(WAIT));
+    } finally {
+      buffer.close();
+    }
+    assertThat(calls).containsExactly(List.of("a", "b", "c", "d"), List.of("i", "j", "k", "l"));
+    assertThat(buffer.stats().expired()).isEqualTo(4);
+    assertBalanced(buffer.stats());
+  }
+
+  @Test
+  void aBatchThatExpiresUnsentPausesItsKeyWhenKeysPause() throws Exception {
+    KeyedBuffer<String, String> buffer = rateLimitedKey(1, PauseMode.FAIL_FAST);
+    try {
+      submitAll(buffer, "a", "b", "c", "d");
+      await().atMost(WAIT).until(() -> calls.size() == 1);
+      List<CompletableFuture<Void>> held = submitAll(buffer, "e", "f", "g", "h");
+      await().atMost(WAIT).until(() -> buffer.stats().batchesRateLimited() == 1);
+      step(1, Duration.ofSeconds(4));
+      assertThat(failure(held.get(0)).reason()).isEqualTo(DeliveryException.Reason.EXPIRED);
+      assertThat(buffer.pausedKeys()).as("a gap in the key's order pauses it").containsExactly("k");
+      List<CompletableFuture<Void>> later = submitAll(buffer, "i", "j", "k", "l");
+      assertThat(later).allSatisfy(
+          f -> assertThat(failure(f).reason()).isEqualTo(DeliveryException.Reason.KEY_PAUSED));
+    } finally {
+      buffer.close();
+    }
+    assertThat(calls).containsExactly(List.of("a", "b", "c", "d"));
+    assertThat(buffer.stats().expired()).isEqualTo(4);
     assertBalanced(buffer.stats());
   }
 

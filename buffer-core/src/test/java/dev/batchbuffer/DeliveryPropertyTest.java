@@ -16,7 +16,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.LongStream;
 import software.amazon.awssdk.services.kinesis.model.ProvisionedThroughputExceededException;
 import org.jspecify.annotations.Nullable;
@@ -31,8 +34,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * callbacks that throw (onReject, onFlushError, the
  * listener, a weigher, a key's policy function), several producers mixing add/offer/submit and
  * flush(), close() or close(timeout), and an adaptive {@link FlowControl} with random limits,
- * factor and rate (its failures are then throttling errors, which cut it). Each seed checks, at
- * the end:
+ * factor and rate (its failures are then throttling errors, which cut it); keyed buffers also get
+ * a random per-key rate limit and a random pause mode for keys whose batch failed, with random
+ * resume calls while producers run. Each seed checks, at the end:
  * <ul>
  *   <li>every accepted item ends in exactly one of delivered / failed / rejected / undelivered, as
  *       seen by the callbacks, the futures, CloseResult and the stats (the accounting identity);
@@ -40,8 +44,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       expire than the stats count (none without a delivery timeout);
  *   <li>flushes of one key never overlap (a plain buffer with maxInFlight > 1 may overlap), and a producer's items of one key reach the flush
  *       function in the order it added them (for a plain buffer, with one flush in flight);
- *   <li>a flush() future completes only after every item its producer added before it is settled,
- *       and never succeeds when one of those items failed or was given up.
+ *   <li>a flush() future completes only after every item its producer added before it is settled
+ *       (or fails with KEY_PAUSED while items of a paused key wait), and never succeeds when one
+ *       of those items failed or was given up.
  * </ul>
  * Seeded: a failure names its seed. {@code -Dbatchbuffer.propertySeeds=N} runs N seeds.
  */
@@ -56,18 +61,28 @@ class DeliveryPropertyTest {
   record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
       boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
       boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis,
-      int deadlineMillis, @Nullable FlowControl flow) {
+      int deadlineMillis, @Nullable FlowControl flow, long keyRate, @Nullable PauseMode pause) {
     static Scenario of(long seed) {
       SplittableRandom r = new SplittableRandom(seed);
       // The deadline is drawn from a random of its own, so each seed keeps its earlier choices.
       SplittableRandom d = new SplittableRandom(seed * 17 + 3);
-      Scenario s = new Scenario(seed, r.nextBoolean(), 1 + r.nextInt(5), 1 + r.nextInt(4),
+      boolean keyed = r.nextBoolean();
+      Scenario s = new Scenario(seed, keyed, 1 + r.nextInt(5), 1 + r.nextInt(4),
           1 + r.nextInt(20), 1 + r.nextInt(40), r.nextBoolean(), r.nextInt(3) == 0,
           r.nextInt(3) == 0, r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
           1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0,
-          d.nextBoolean() ? 3 + d.nextInt(10) : 0, null);
+          d.nextBoolean() ? 3 + d.nextInt(10) : 0, null, 0, null);
+      // Per-key limits and pausing come from a random of their own too.
+      SplittableRandom k = new SplittableRandom(seed * 29 + 11);
+      long keyRate = keyed && k.nextInt(3) == 0 ? 500 + k.nextInt(3_000) : 0;
+      int pauseChoice = k.nextInt(3);
+      PauseMode pause = !keyed || pauseChoice == 0 ? null
+          : pauseChoice == 1 ? PauseMode.FAIL_FAST : PauseMode.WAIT;
       if (r.nextInt(3) != 0) { // drawn last, so the other choices of a seed stay what they were
-        return s;
+        return new Scenario(seed, s.keyed(), s.keys(), s.maxInFlight(), s.capacity(),
+            s.chanSize(), s.bytes(), s.canAdd(), s.memory(), s.retry(), s.timeout(),
+            s.throwingCallbacks(), s.producers(), s.itemsPerProducer(), s.closeMillis(),
+            s.deadlineMillis(), null, keyRate, pause);
       }
       int initial = 1 + r.nextInt(3);
       FlowControl.Builder flow = FlowControl.aimd().initialLimit(initial)
@@ -80,7 +95,7 @@ class DeliveryPropertyTest {
       // FlowControl's maximum takes the place of maxInFlight, which stays 1.
       return new Scenario(seed, s.keyed(), s.keys(), 1, s.capacity(), s.chanSize(), s.bytes(),
           s.canAdd(), s.memory(), s.retry(), s.timeout(), s.throwingCallbacks(), s.producers(),
-          s.itemsPerProducer(), s.closeMillis(), s.deadlineMillis(), flow.build());
+          s.itemsPerProducer(), s.closeMillis(), s.deadlineMillis(), flow.build(), keyRate, pause);
     }
 
     /** Whether flushes of the plain buffer never overlap, so its order is checked too. */
@@ -202,9 +217,25 @@ class DeliveryPropertyTest {
         }
       }
     };
+    AtomicReference<@Nullable KeyedBuffer<Long, Long>> keyedBuffer = new AtomicReference<>();
     BufferFace<Long> target = sc.keyed()
-        ? keyed(sc, watched, policy, onReject, onFlushError, listener)
+        ? keyed(sc, watched, policy, onReject, onFlushError, listener, keyedBuffer)
         : plain(sc, watched, policy, onReject, onFlushError, listener);
+    // Random resume calls while the producers run (a paused WAIT key would hold its items).
+    AtomicBoolean producing = new AtomicBoolean(true);
+    KeyedBuffer<Long, Long> pausing = sc.pause() == null ? null : keyedBuffer.get();
+    CompletableFuture<Void> resumer = pausing == null ? CompletableFuture.completedFuture(null)
+        : CompletableFuture.runAsync(() -> {
+          SplittableRandom rr = new SplittableRandom(seed * 17 + 3);
+          while (producing.get()) {
+            for (Long key : pausing.pausedKeys()) {
+              if (rr.nextBoolean()) {
+                pausing.resume(key);
+              }
+            }
+            LockSupport.parkNanos(200_000); // pacing between rounds, not a wait for a condition
+          }
+        }, Async.VIRTUAL);
 
     // Producers: each owns a range of items, mixes add/offer/submit and sometimes flush().
     Map<Long, CompletableFuture<Void>> futures = new ConcurrentHashMap<>();
@@ -236,7 +267,7 @@ class DeliveryPropertyTest {
               CompletableFuture<Void> flushed = target.flush();
               flushChecks.add(flushed.whenComplete((v, e) -> {
                 for (CompletableFuture<Void> f : before) {
-                  if (!f.isDone()) {
+                  if (!f.isDone() && !isKeyPaused(e)) {
                     violations.add("flush() completed before an item added ahead of it settled");
                   } else if (e == null && f.isCompletedExceptionally() && !isRejected(f)
                       && sc.producers() == 1) { // each failure is told to one flush() only
@@ -255,6 +286,8 @@ class DeliveryPropertyTest {
       }, Async.VIRTUAL));
     }
     CompletableFuture.allOf(producers.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+    producing.set(false);
+    resumer.get(30, TimeUnit.SECONDS);
     CloseResult<Long> result;
     if (sc.closeMillis() > 0) {
       result = target.close(Duration.ofMillis(sc.closeMillis()));
@@ -291,7 +324,7 @@ class DeliveryPropertyTest {
       String bucket = r == null ? "delivered" : r.name();
       boolean inBucket = switch (bucket) {
         case "delivered" -> delivered.contains(item);
-        case "FAILED", "EXPIRED" -> failed.contains(item);
+        case "FAILED", "EXPIRED", "KEY_PAUSED" -> failed.contains(item);
         case "REJECTED" -> rejected.contains(item);
         default -> result.undelivered().contains(item);
       };
@@ -315,6 +348,10 @@ class DeliveryPropertyTest {
     if (flow != null) {
       assertThat(s.concurrencyLimit()).as(why).isBetween(flow.minLimit(), flow.maxLimit());
     }
+  }
+
+  private static boolean isKeyPaused(@Nullable Throwable e) {
+    return e instanceof DeliveryException d && d.reason() == DeliveryException.Reason.KEY_PAUSED;
   }
 
   private static boolean isRejected(CompletableFuture<Void> f) {
@@ -352,7 +389,8 @@ class DeliveryPropertyTest {
   private static BufferFace<Long> keyed(Scenario sc, KeyedFlushFunc<Long, Long> flush,
       FlushPolicy<Long> policy, java.util.function.Consumer<Long> onReject,
       java.util.function.BiConsumer<Exception, List<Long>> onFlushError,
-      BufferListener<Object> listener) {
+      BufferListener<Object> listener,
+      AtomicReference<@Nullable KeyedBuffer<Long, Long>> started) {
     KeyedBuffer.Builder<Long, Long> builder = KeyedBuffer.<Long, Long>builder(
             item -> item % sc.keys(), flush)
         .policy(key -> {
@@ -374,7 +412,15 @@ class DeliveryPropertyTest {
     if (flow != null) {
       builder.flowControl(flow);
     }
+    if (sc.keyRate() > 0) {
+      builder.keyRateLimit(sc.keyRate());
+    }
+    PauseMode pause = sc.pause();
+    if (pause != null) {
+      builder.pauseKeyOnFailure(pause);
+    }
     KeyedBuffer<Long, Long> b = builder.start();
+    started.set(b);
     return BufferFace.of(b, sc.toString());
   }
 }

@@ -169,6 +169,64 @@ class ReadmeBlocksTest {
         .isLessThanOrEqualTo(Presets.SQS_MAX_ENTRIES));
   }
 
+  @Test
+  void perKeyRateLimits() throws Exception {
+    Sqs sqs = new Sqs();
+    // --- README per-key rate limits ---
+    KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, sqs::sendBatch)
+        .policy(FlushPolicy.count(10))
+        .keyRateLimit(1_000)                                  // items per second per key (KPL: per shard)
+        .keyByteRateLimit(Message::sizeInBytes, 1_000_000)    // bytes per second per key (Pub/Sub: ~1 MB/s per ordering key)
+        .maxBufferedItems(50_000)                             // held batches count here: beyond it, add waits
+        .start();
+    // --- end ---
+    try (buffer) {
+      for (int i = 0; i < 100; i++) {
+        buffer.add(new Message("q" + (i % 2), "m" + i));
+      }
+    }
+    assertThat(sqs.queues).hasSize(10);
+    assertThat(buffer.stats().flushed()).isEqualTo(100);
+  }
+
+  static final class Publisher {
+    final List<String> published = new CopyOnWriteArrayList<>();
+
+    void publish(String orderingKey, List<Message> batch) throws IOException {
+      for (Message m : batch) {
+        if (m.body().startsWith("bad")) {
+          throw new IOException("publish failed for " + orderingKey);
+        }
+      }
+      batch.forEach(m -> published.add(m.body()));
+    }
+  }
+
+  @Test
+  void orderedKeys() throws Exception {
+    Publisher publisher = new Publisher();
+    List<Message> deadLetters = new CopyOnWriteArrayList<>();
+    // --- README ordered keys ---
+    KeyedBuffer<String, Message> buffer = KeyedBuffer.builder(Message::queueUrl, publisher::publish)
+        .policy(FlushPolicy.count(1))
+        .pauseKeyOnFailure(PauseMode.FAIL_FAST)               // or WAIT: later items of the key wait for resume
+        .onFlushError((e, items) -> deadLetters.addAll(items))
+        .start();
+    // --- end ---
+    try (buffer) {
+      assertThat(buffer.submit(new Message("order-42", "bad")))
+          .failsWithin(Duration.ofSeconds(10));
+      CompletableFuture<Void> later = buffer.submit(new Message("order-42", "next"));
+      assertThat(later).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
+          .havingCause().isInstanceOf(DeliveryException.class);
+      assertThat(buffer.pausedKeys()).containsExactly("order-42");
+      buffer.resume("order-42");
+      buffer.submit(new Message("order-42", "again")).get(10, TimeUnit.SECONDS);
+    }
+    assertThat(publisher.published).containsExactly("again");
+    assertThat(deadLetters).extracting(Message::body).containsExactly("bad", "next");
+  }
+
   record Order(String id) {}
 
   /** A stream record. */

@@ -727,6 +727,8 @@ class ResultPropertyTest {
                 .contains(item.id);
           }
           case EXPIRED -> throw new AssertionError(item + " expired with no deliveryTimeout set");
+          case KEY_PAUSED -> throw new AssertionError(item + " failed as KEY_PAUSED, but no key "
+              + "pauses here", d);
         }
       }
       assertThat(places).as("each submission of an item is in exactly one place")

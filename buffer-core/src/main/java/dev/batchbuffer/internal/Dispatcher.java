@@ -160,6 +160,8 @@ public final class Dispatcher<T> {
   private volatile @Nullable Thread loop;
   /** The delivery timeout in nanoseconds, 0 for none; set before the loop starts. */
   private long deliveryTimeout;
+  /** Per-key rate limits and pausing of a keyed buffer, or null. */
+  private @Nullable KeyFlow<T> keyFlow;
 
   private int pending;
   /** Keys with a running flush, each with the jobs queued behind it ({@link #IDLE} for none). */
@@ -347,6 +349,29 @@ public final class Dispatcher<T> {
     boolean offLoop = maxInFlight > 1 || async != null || flow != null;
     this.running = offLoop ? ConcurrentHashMap.newKeySet() : Set.of();
     this.perKey = keyed && offLoop;
+  }
+
+  /**
+   * Puts per-key flow control between the loop and the flushes; before the loop starts.
+   *
+   * @param keyFlow the keyed buffer's flow control
+   */
+  public void useKeyFlow(KeyFlow<T> keyFlow) {
+    this.keyFlow = keyFlow;
+  }
+
+  /**
+   * Returns the per-key flow control, if any.
+   *
+   * @return it, or null
+   */
+  public @Nullable KeyFlow<T> keyFlow() {
+    return keyFlow;
+  }
+
+  /** Wakes the loop (a key was resumed). Any thread. */
+  void wakeLoop() {
+    LockSupport.unpark(loop);
   }
 
   // ---- threads ------------------------------------------------------------------------------
@@ -544,6 +569,22 @@ public final class Dispatcher<T> {
       giveUp(batch, futures, held);
       return;
     }
+    long seq = nextSeq++;
+    KeyFlow<T> kf = keyFlow;
+    if (kf != null && kf.hold(batch, futures, held, bytes, reason, Objects.requireNonNull(s.key),
+        seq, since)) {
+      return;
+    }
+    forward(batch, futures, held, bytes, reason, s.key, seq, since);
+  }
+
+  /**
+   * Flushes a batch the loop handed over, or that the key flow held back until now; {@code since}
+   * is when the loop took its first item, from which its delivery timeout counts.
+   */
+  @SuppressWarnings("ReferenceEquality") // IDLE is a marker
+  void forward(Batch<T> batch, @Nullable Object @Nullable [] futures, long held, long bytes,
+      FlushReason reason, @Nullable Object key, long seq, long since) {
     if (maxInFlight == 1 && async == null && flow == null) {
       Job<T> job = inline;
       // A result buffer's flush gets a job of its own: a call a timeout abandoned may still look
@@ -552,10 +593,10 @@ public final class Dispatcher<T> {
         job = new Job<>(this);
         inline = job;
       }
-      if (deliveryTimeout != 0 && expired(batch, futures, held, since, s.lastUsed)) {
+      if (deliveryTimeout != 0 && expiredUnsent(batch, futures, held, since, key)) {
         return;
       }
-      job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+      job.set(batch, futures, held, bytes, reason, key, seq);
       job.since = since;
       telemetry.flushStarted(batch.size(), bytes, reason);
       run(job);
@@ -564,6 +605,10 @@ public final class Dispatcher<T> {
         inline = null;
       }
       job.set(Batch.empty(), null, 0, 0, reason, null, 0);
+      KeyFlow<T> kf = keyFlow;
+      if (kf != null) {
+        kf.settled(Objects.requireNonNull(key));
+      }
       return;
     }
     if (flow != null) {
@@ -576,19 +621,22 @@ public final class Dispatcher<T> {
     // have thrown a fatal error, and nothing is flushed after one.
     if (aborting || problems.fatal() != null) {
       giveUp(batch, futures, held);
+      KeyFlow<T> kf = keyFlow;
+      if (kf != null) {
+        kf.settled(Objects.requireNonNull(key));
+      }
       return;
     }
-    if (deliveryTimeout != 0 && expired(batch, futures, held, since, time.nanoTime())) {
+    if (deliveryTimeout != 0 && expiredUnsent(batch, futures, held, since, key)) {
       return;
     }
     Job<T> job = new Job<>(this);
-    job.set(batch, futures, held, bytes, reason, s.key, nextSeq++);
+    job.set(batch, futures, held, bytes, reason, key, seq);
     job.since = since;
     pending++;
     telemetry.flushStarted(batch.size(), bytes, reason);
     if (perKey) {
-      Object key = Objects.requireNonNull(s.key);
-      ArrayDeque<Object> queue = busyKeys.get(key);
+      ArrayDeque<Object> queue = busyKeys.get(Objects.requireNonNull(key));
       if (queue != null) {
         if (queue == IDLE) { // the shared empty marker: give the key a queue of its own
           queue = new ArrayDeque<>();
@@ -754,6 +802,10 @@ public final class Dispatcher<T> {
         flowSettled(flow, job);
       }
       settle(job, job.interrupted);
+      KeyFlow<T> kf = keyFlow;
+      if (kf != null) {
+        kf.settled(Objects.requireNonNull(job.key));
+      }
       if (perKey && !holdsKey(job)) {
         startNextOf(Objects.requireNonNull(job.key));
       }
@@ -864,6 +916,22 @@ public final class Dispatcher<T> {
     } else if (!failed) {
       f.succeeded();
     }
+  }
+
+  /**
+   * Parks until a flush finishes (then settles it), the time {@code at} comes (if timed), the
+   * loop is woken, or the buffer gives up: the key flow's wait for a bucket or a key's flush.
+   */
+  void awaitFinishedOr(boolean timed, long at) {
+    if (finished.isEmpty() && !aborting) {
+      if (timed) {
+        time.parkUntil(this, at);
+      } else {
+        LockSupport.park(this);
+      }
+      Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
+    }
+    settleFinished();
   }
 
   /**
@@ -999,6 +1067,39 @@ public final class Dispatcher<T> {
         "the item's delivery timeout passed before it was sent", e);
     tellOnFlushError(e, batch);
     return true;
+  }
+
+  /**
+   * Returns whether a batch whose loop took its first item at {@code since} is past its delivery
+   * timeout now. Loop thread.
+   *
+   * @param since when the loop took the batch's first item
+   * @return false without a delivery timeout
+   */
+  boolean hasExpired(long since) {
+    return deliveryTimeout != 0 && time.nanoTime() - since >= deliveryTimeout;
+  }
+
+  /**
+   * Fails a batch about to be sent whose delivery timeout has passed (see {@link #expired}); the
+   * key flow, which let it go, hears that the key's batch failed for good (so the key pauses, if
+   * keys pause) and that the key is free again.
+   *
+   * @return false (nothing done) if the batch still has time
+   */
+  boolean expiredUnsent(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
+      long since, @Nullable Object key) {
+    long now = time.nanoTime();
+    if (now - since < deliveryTimeout) {
+      return false;
+    }
+    KeyFlow<T> kf = keyFlow;
+    if (kf != null) { // before the futures and onFlushError: either may see or resume the key
+      Object k = Objects.requireNonNull(key);
+      kf.failedForGood(k);
+      kf.settled(k);
+    }
+    return expired(batch, futures, held, since, now);
   }
 
   /** A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false. */
@@ -1141,6 +1242,10 @@ public final class Dispatcher<T> {
     telemetry.flushSettled(job.key, n, job.bytes, job.reason, job.nanos, k, 0, e);
     failedSinceRequest += k;
     lastFailure = e;
+    KeyFlow<T> kf = keyFlow;
+    if (kf != null) { // before the futures and onFlushError: either may see or resume the key
+      kf.failedForGood(Objects.requireNonNull(job.key));
+    }
     boolean expired = deliveryTimeout != 0 && Deadlines.isExpiry(e);
     if (expired) {
       telemetry.expired(k);
@@ -1214,6 +1319,8 @@ public final class Dispatcher<T> {
    * @return true if the request failed
    */
   public boolean complete(CompletableFuture<Void> request, boolean lossy) {
+    KeyFlow<T> kf = keyFlow;
+    long stillPaused = kf == null ? 0 : kf.drain(false);
     awaitAll();
     long failed = failedSinceRequest;
     long undelivered = undeliveredSinceRequest;
@@ -1221,6 +1328,13 @@ public final class Dispatcher<T> {
     undeliveredSinceRequest = 0;
     Throwable cause = lastFailure;
     lastFailure = null;
+    if (stillPaused > 0) { // the request cannot wait for them: it fails, whatever else happened
+      request.completeExceptionally(new DeliveryException(DeliveryException.Reason.KEY_PAUSED,
+          stillPaused + " items of paused keys wait for resume(key) and were not flushed; "
+              + failed + " items failed and " + undelivered + " were given up since the "
+              + "previous flush()", cause));
+      return true;
+    }
     if (failed == 0 && undelivered == 0) {
       if (!lossy) {
         request.complete(null);
@@ -1239,6 +1353,34 @@ public final class Dispatcher<T> {
         ? DeliveryException.Reason.UNDELIVERED : DeliveryException.Reason.FAILED, message,
         cause != null ? cause : problems.fatal()));
     return true;
+  }
+
+  /**
+   * Fails items of a paused key without sending them: their futures fail with KEY_PAUSED, they go
+   * to onFlushError, they count as failed.
+   *
+   * @param items the items, in acceptance order
+   * @param futures their futures, parallel to {@code items}, or null if none is tracked
+   * @param held the bytes they hold under the memory bound
+   * @param key their key
+   */
+  void failPaused(List<T> items, @Nullable Object @Nullable [] futures, long held, Object key) {
+    release(held); // before onFlushError, which may offer items again
+    int n = items.size();
+    telemetry.pausedFailed(n);
+    failedSinceRequest += n;
+    String message = "key " + describe(key) + " is paused after a batch of it failed; " + n
+        + " items were not sent (resume(key) to send again)";
+    DeliveryException e = new DeliveryException(DeliveryException.Reason.KEY_PAUSED, message,
+        null);
+    lastFailure = e;
+    failAll(futures, n, DeliveryException.Reason.KEY_PAUSED, message, null);
+    tellOnFlushError(e, items);
+  }
+
+  /** Gives up a batch the key flow held, with its place in dispatch order. */
+  void giveUpHeld(long seq, List<T> items, @Nullable Object @Nullable [] futures, long held) {
+    giveUp(seq, items, futures, held, null);
   }
 
   private void release(long held) {

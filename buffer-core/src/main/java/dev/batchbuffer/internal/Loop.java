@@ -87,6 +87,8 @@ public final class Loop<K, T> implements Runnable {
   /** Producers weigh items for the batch's byte limit, and wake the loop for a heavy one. */
   private final boolean byteHinted;
   private final @Nullable Keying<K, T> keying;
+  /** A keyed buffer's per-key rate limits and pausing, or null. */
+  private final @Nullable KeyFlow<T> flow;
   /** A keyed buffer's batches by key; empty and immutable for a plain buffer. */
   private final Map<K, BatchState<T>> batches;
   private final PriorityQueue<Deadline<T>> deadlines;
@@ -125,6 +127,7 @@ public final class Loop<K, T> implements Runnable {
     this.memory = engine.memory();
     this.hooks = engine.hooks();
     this.keying = keying;
+    this.flow = dispatcher.keyFlow();
     // Only a keyed buffer queues deadlines; a plain one keeps two empty queues of one slot.
     this.batches = keying == null ? Map.of() : new HashMap<>();
     this.deadlines = new PriorityQueue<>(keying == null ? 1 : 16, Loop::byTime);
@@ -195,9 +198,13 @@ public final class Loop<K, T> implements Runnable {
       if (problems.fatal() != null) {
         return;
       }
+      KeyFlow<T> f = flow;
+      if (f != null) {
+        f.releaseReady();
+      }
       int n = 0;
       Object element;
-      while (n < BURST && (element = channel.poll()) != null) {
+      while (n < BURST && (f == null || f.hasRoom()) && (element = channel.poll()) != null) {
         take(element);
         n++;
       }
@@ -237,6 +244,10 @@ public final class Loop<K, T> implements Runnable {
     // even if what it took last was given up, refused or a flush() request (no flush published it).
     channel.signalProducers();
     flushAll(FlushReason.CLOSE); // the final flush; when giving up, gives the batches up
+    KeyFlow<T> f = flow;
+    if (f != null) {
+      f.drain(true); // held batches go at their rate; those of paused keys fail
+    }
     dispatcher.awaitAll();
     dispatcher.giveUp(lost, lostTracked ? lostFutures.toArray() : null, lostHeld);
     boolean lossy = false;
@@ -320,6 +331,12 @@ public final class Loop<K, T> implements Runnable {
     channel.releaseSlots(); // the key and policy functions are user code and may block
     try {
       K key = Objects.requireNonNull(k.keyOf().apply(item), "the key function returned null");
+      KeyFlow<T> f = flow;
+      if (f != null && f.failsFast(key)) {
+        dispatcher.failPaused(List.of(item), future == null ? null : new Object[] {future}, m,
+            key);
+        return;
+      }
       state = batches.get(key);
       if (state == null) {
         FlushPolicy<T> policy = Objects.requireNonNull(k.policyOf().apply(key),
@@ -468,6 +485,23 @@ public final class Loop<K, T> implements Runnable {
     if (h != null) {
       wake = timed ? earlier(wake, h.nextDue()) : h.nextDue();
       timed = true;
+    }
+    KeyFlow<T> f = flow;
+    if (f != null) {
+      if (f.waitsForTime()) {
+        long at = f.wakeAt();
+        wake = timed ? earlier(wake, at) : at;
+        timed = true;
+      }
+      if (!f.hasRoom()) { // held batches are at their bound: wait for time or a wake-up only
+        channel.signalProducers();
+        if (!timed) {
+          time.park(this);
+        } else if (wake - now > 0) {
+          time.parkUntil(this, wake);
+        }
+        return;
+      }
     }
     if (!timed) {
       channel.await(minItems, false, 0L);

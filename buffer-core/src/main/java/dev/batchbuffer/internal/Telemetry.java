@@ -49,7 +49,10 @@ public final class Telemetry<T> {
   private static final int EXPIRED = 18;
   private static final int REASONS = 19;
   private static final FlushReason[] REASON_VALUES = FlushReason.values();
-  private static final int SLOTS = REASONS + REASON_VALUES.length;
+  private static final int PAUSED_KEYS = REASONS + REASON_VALUES.length;
+  private static final int PAUSED_FAILED = PAUSED_KEYS + 1;
+  private static final int RATE_LIMITED = PAUSED_KEYS + 2;
+  private static final int SLOTS = RATE_LIMITED + 1;
 
   /** The value of OLDEST_AT when no batch holds an item. */
   public static final long NONE = Long.MIN_VALUE;
@@ -214,6 +217,30 @@ public final class Telemetry<T> {
     add(EXPIRED, n);
   }
 
+  /**
+   * A key paused or was resumed. Loop thread.
+   *
+   * @param delta +1 when it paused, -1 when it was resumed
+   */
+  public void keyPaused(int delta) {
+    add(PAUSED_KEYS, delta);
+  }
+
+  /**
+   * Items of a paused key failed without being sent (they went to onFlushError). Loop thread.
+   *
+   * @param n how many
+   */
+  public void pausedFailed(long n) {
+    add(PAUSED_FAILED, n);
+    add(FAILED, n);
+  }
+
+  /** A batch had to wait for its key's rate limit. Loop thread. */
+  public void rateLimited() {
+    add(RATE_LIMITED, 1);
+  }
+
   /** A call was refused because the buffer is closed. Any thread. */
   public void refused() {
     slots.getAndIncrement(REFUSED);
@@ -360,6 +387,7 @@ public final class Telemetry<T> {
         oldestAt == NONE ? Duration.ZERO : Duration.ofNanos(Math.max(0, now - oldestAt)),
         (int) Math.max(0, slots.get(ACTIVE)), producersBlocked, keys,
         slots.get(LISTENER_ERRORS), slots.get(HOOK_ERRORS), recentErrors, slots.get(EXPIRED),
-        f == null ? 0 : f.limit(), f == null ? 0 : f.rate(), f == null ? 0 : f.throttledCount());
+        f == null ? 0 : f.limit(), f == null ? 0 : f.rate(), f == null ? 0 : f.throttledCount(),
+        (int) slots.get(PAUSED_KEYS), slots.get(PAUSED_FAILED), slots.get(RATE_LIMITED));
   }
 }

@@ -108,7 +108,9 @@ public final class BufferMetrics implements MeterBinder {
   }
 
   /**
-   * Returns a binder for a keyed buffer; it adds the {@code batchbuffer.keys} gauge.
+   * Returns a binder for a keyed buffer; it adds the {@code batchbuffer.keys} and
+   * {@code batchbuffer.keys.paused} gauges and the {@code batchbuffer.items.failed.paused} and
+   * {@code batchbuffer.batches.rate.limited} counters.
    *
    * @param buffer the buffer
    * @param tags added to {@code buffer=<name>}
@@ -145,6 +147,12 @@ public final class BufferMetrics implements MeterBinder {
         s -> s.state().compareTo(BufferStats.State.RUNNING));
     if (keyed) {
       gauge(registry, "keys", "keys", "Live keys", BufferStats::keys);
+      gauge(registry, "keys.paused", "keys", "Keys paused after a failed batch",
+          BufferStats::pausedKeys);
+      counter(registry, "items.failed.paused", "Items failed because their key was paused",
+          BufferStats::itemsFailedPaused, Tags.empty());
+      counter(registry, "batches.rate.limited", "Batches held back by their key's rate limit",
+          BufferStats::batchesRateLimited, Tags.empty());
     }
     gauge(registry, "flow.limit", "flushes", "The flow control's limit on flushes in flight",
         BufferStats::concurrencyLimit);

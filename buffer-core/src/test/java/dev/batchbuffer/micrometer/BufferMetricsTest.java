@@ -165,4 +165,26 @@ class BufferMetricsTest {
     assertThat(registry.get("batchbuffer.items.flushed").functionCounter())
         .extracting(FunctionCounter::count).isEqualTo(2.0);
   }
+
+  @Test
+  void keyedBuffersReportPausedKeysAndTheirFailedItems() throws Exception {
+    KeyedBuffer<Character, String> keyed = KeyedBuffer.<Character, String>builder(
+            s -> s.charAt(0), (key, batch) -> {
+              if (batch.get(0).endsWith("!")) {
+                throw new java.io.IOException("refused");
+              }
+            }).policy(dev.batchbuffer.FlushPolicy.count(1)).timeSource(time)
+        .onFlushError((e, items) -> { })
+        .pauseKeyOnFailure(dev.batchbuffer.PauseMode.FAIL_FAST).start();
+    BufferMetrics.of(keyed, Tags.empty()).bindTo(registry);
+    keyed.add("a!");
+    keyed.add("a2");
+    keyed.add("b1");
+    keyed.close();
+    assertThat(gauge("batchbuffer.keys.paused")).isEqualTo(1.0);
+    assertThat(registry.get("batchbuffer.items.failed.paused").functionCounter())
+        .extracting(FunctionCounter::count).isEqualTo(1.0);
+    assertThat(registry.get("batchbuffer.batches.rate.limited").functionCounter())
+        .extracting(FunctionCounter::count).isEqualTo(0.0);
+  }
 }
