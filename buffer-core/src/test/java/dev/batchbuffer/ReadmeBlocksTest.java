@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Every Java block of the README, compiled here (or in {@link ReadmeExampleTest}, or in the
- * {@code CollapsingLoader} of {@code buffer-examples}, whose tests run it) between
+ * {@code CollapsingLoader} of {@code buffer-examples}, whose tests run it, or in its
+ * {@code ThrottledKinesisExampleTest}) between
  * {@code // --- README <name> ---} and {@code // --- end ---} markers, and a check that each block
  * of the README appears in one of those regions verbatim (up to indentation), so no README example
  * can stop compiling or drift from the code that is compiled.
@@ -31,6 +32,8 @@ import org.junit.jupiter.api.Timeout;
 class ReadmeBlocksTest {
   static final String COLLAPSING_LOADER =
       "buffer-examples/src/main/java/dev/batchbuffer/examples/results/CollapsingLoader.java";
+  static final String THROTTLED_KINESIS = "buffer-examples/src/test/java/dev/batchbuffer/examples/"
+      + "kinesis/ThrottledKinesisExampleTest.java";
 
   @Test
   void everyJavaBlockOfTheReadmeIsACompiledRegion() throws IOException {
@@ -46,6 +49,8 @@ class ReadmeBlocksTest {
     }
     // The collapsing example is the code of buffer-examples' CollapsingLoader, tested there.
     regions.addAll(regions(Files.readAllLines(readme.resolveSibling(COLLAPSING_LOADER))));
+    // The worked Kinesis example runs in buffer-examples, against a throttling stream.
+    regions.addAll(regions(Files.readAllLines(readme.resolveSibling(THROTTLED_KINESIS))));
     List<List<String>> blocks = blocks(Files.readAllLines(readme));
     assertThat(blocks).as("README java blocks").isNotEmpty();
     for (List<String> block : blocks) {

@@ -6,7 +6,9 @@ import dev.batchbuffer.Config;
 import dev.batchbuffer.DeliveryException;
 import dev.batchbuffer.FlushFunc;
 import dev.batchbuffer.FlushMiddleware;
+import dev.batchbuffer.FlowControl;
 import dev.batchbuffer.FlushPolicy;
+import dev.batchbuffer.Options;
 import dev.batchbuffer.PartialFlushException;
 import dev.batchbuffer.Presets;
 import dev.batchbuffer.RetryPolicy;
@@ -93,9 +95,34 @@ public final class KinesisPublisher implements AutoCloseable {
   public static KinesisPublisher start(KinesisClient kinesis, String streamName,
       FlushPolicy<KinesisRecord> policy, Duration linger, RetryPolicy.Builder retry,
       BiConsumer<Exception, List<KinesisRecord>> deadLetter, TimeSource time) {
+    return start(kinesis, streamName, policy, linger, retry, deadLetter,
+        Options.<KinesisRecord>builder().name("kinesis-" + streamName).timeSource(time).build());
+  }
+
+  /**
+   * Starts a publisher with the buffer options of your choice: a {@link FlowControl} that adapts
+   * the {@code PutRecords} calls in flight to the stream's throttling (give it
+   * {@link #throttled} as its predicate), a delivery timeout (KPL's {@code RecordTtl}: a record
+   * not written by then goes to {@code deadLetter} and its future fails with
+   * {@link DeliveryException.Reason#EXPIRED}), a memory bound, a listener.
+   *
+   * @param kinesis the client; the publisher uses it and does not close it
+   * @param streamName the stream
+   * @param policy the sizing: {@link #policy()}, or {@link #policy(long, long)} for other limits
+   * @param linger how long a partial batch waits for more records
+   * @param retry the attempts and backoff; its {@code retryOn} is replaced by {@link #retryable}
+   * @param deadLetter gets each batch of records that failed for good or expired, with the
+   *     failure, and each record over the size limit alone
+   * @param options the buffer's options; their time source is also the backoff's clock
+   * @return the running publisher
+   */
+  public static KinesisPublisher start(KinesisClient kinesis, String streamName,
+      FlushPolicy<KinesisRecord> policy, Duration linger, RetryPolicy.Builder retry,
+      BiConsumer<Exception, List<KinesisRecord>> deadLetter, Options<KinesisRecord> options) {
     Objects.requireNonNull(deadLetter, "deadLetter must not be null");
     FlushFunc<KinesisRecord> flush = FlushMiddleware.chain(putRecords(kinesis, streamName),
-        FlushMiddleware.retry(retry.retryOn(KinesisPublisher::retryable).build(), time));
+        FlushMiddleware.retry(retry.retryOn(KinesisPublisher::retryable).build(),
+            options.timeSource()));
     Config<KinesisRecord> config = Config.builder(flush)
         .policy(policy.or(FlushPolicy.age(linger)))
         .onFlushError(deadLetter)
@@ -103,9 +130,7 @@ public final class KinesisPublisher implements AutoCloseable {
             + tooBig.bytes() + " bytes (data plus partition key) is over the record limit"),
             List.of(tooBig)))
         .build();
-    return new KinesisPublisher(Buffer.start(config,
-        dev.batchbuffer.Options.<KinesisRecord>builder().name("kinesis-" + streamName)
-            .timeSource(time).build()));
+    return new KinesisPublisher(Buffer.start(config, options));
   }
 
   /**
@@ -194,6 +219,23 @@ public final class KinesisPublisher implements AutoCloseable {
       return service.isThrottlingException() || service.statusCode() >= 500;
     }
     return true; // the client could not reach the service: a later attempt may
+  }
+
+  /**
+   * Returns whether a failure means the stream is throttling: a record answered
+   * {@code ProvisionedThroughputExceededException} (or a KMS throttle) in a {@code PutRecords}
+   * response, or a throttling error of the whole request ({@link FlowControl#isDefaultThrottling}).
+   * The predicate for {@link FlowControl.Builder#throttledWhen}: the default one knows the SDK's
+   * exception classes, not the error codes of single entries.
+   *
+   * @param failure a failure or one of its causes
+   * @return true if it is throttling
+   */
+  public static boolean throttled(Throwable failure) {
+    if (failure instanceof KinesisRecordException record) {
+      return record.throttled();
+    }
+    return FlowControl.isDefaultThrottling(failure);
   }
 
   /**

@@ -12,7 +12,7 @@ public final class KinesisRecordException extends Exception {
 
   /** The per-record codes that a later attempt can cure: throttling and Kinesis's own failures. */
   private static final Set<String> RETRYABLE =
-      Set.of("ProvisionedThroughputExceededException", "InternalFailure");
+      Set.of("ProvisionedThroughputExceededException", "KMSThrottlingException", "InternalFailure");
 
   /** The response's error code. */
   private final String errorCode;
@@ -39,12 +39,24 @@ public final class KinesisRecordException extends Exception {
 
   /**
    * Returns whether sending the record again can succeed: throttling ({@code
-   * ProvisionedThroughputExceededException}) and {@code InternalFailure}. KMS errors on an
-   * encrypted stream are not retried.
+   * ProvisionedThroughputExceededException}, {@code KMSThrottlingException}) and
+   * {@code InternalFailure}. Other KMS errors on an encrypted stream (a disabled or missing key,
+   * access denied) are not retried.
    *
    * @return true if a retry may succeed
    */
   public boolean retryable() {
     return RETRYABLE.contains(errorCode);
+  }
+
+  /**
+   * Returns whether the stream throttled the record: {@code ProvisionedThroughputExceededException}
+   * (the shard is over its write limit) or {@code KMSThrottlingException}.
+   *
+   * @return true for throttling
+   */
+  public boolean throttled() {
+    return errorCode.equals("ProvisionedThroughputExceededException")
+        || errorCode.equals("KMSThrottlingException");
   }
 }
