@@ -327,7 +327,9 @@ public interface FlushMiddleware<T> {
    * Stops calling a failing backend: after {@code failureThreshold} consecutive failed calls the
    * circuit opens; while open, a batch either fails at once with {@link CircuitOpenException}
    * ({@code waitWhileOpen = false}) or waits for the cool-down; after {@code coolDown} one call is
-   * let through as a probe, whose success closes the circuit and whose failure opens it again.
+   * let through as a probe, whose success closes the circuit and whose failure opens it again. A
+   * waiting batch with a delivery timeout ({@link Options.Builder#deliveryTimeout}) waits no longer
+   * than its deadline: then it is not sent ({@link DeliveryTimeoutException}, the items EXPIRED).
    *
    * @param failureThreshold consecutive failures that open the circuit, at least 1
    * @param coolDown how long the circuit stays open before a probe
@@ -343,7 +345,14 @@ public interface FlushMiddleware<T> {
     Objects.requireNonNull(time, "time must not be null");
     Breaker breaker = new Breaker(failureThreshold, coolDown.toNanos(), time);
     return next -> batch -> {
-      long wait = breaker.acquire(waitWhileOpen);
+      long wait = breaker.acquire(waitWhileOpen, Dispatcher.deliveryTimeLeft());
+      if (wait == Breaker.GAVE_UP) {
+        DeliveryTimeoutException expired = Dispatcher.expiresWithin(0, batch.size(), null);
+        if (expired != null) {
+          throw expired; // its delivery timeout came while the circuit was open: it is not sent
+        }
+        wait = 1;
+      }
       if (wait != 0) {
         throw new CircuitOpenException(failureThreshold, wait);
       }

@@ -434,6 +434,26 @@ class DeliveryDeadlineTest {
   }
 
   @Test
+  void aBatchWaitingForAnOpenCircuitExpiresAtItsDeadlineNotAfterTheCoolDown() throws Exception {
+    Buffer<String> buffer = Buffer.start(Config.builder(FlushMiddleware.chain(down,
+            FlushMiddleware.<String>circuitBreaker(1, HOURS, true, time)))
+        .capacity(1).flushInterval(Duration.ofSeconds(1)).onFlushError(this::onFlushError).build(),
+        options(Duration.ofSeconds(3), 1));
+    CompletableFuture<Void> a = submit(buffer, "a"); // fails at t0: the circuit opens for an hour
+    assertThat(failure(a).reason()).isEqualTo(DeliveryException.Reason.FAILED);
+    CompletableFuture<Void> b = submit(buffer, "b"); // waits for the circuit from t0
+    step(1, Duration.ofSeconds(3));
+    assertThat(failure(b).reason()).as("b gave up at its deadline, not after the hour")
+        .isEqualTo(DeliveryException.Reason.EXPIRED);
+    assertThat(time.nanoTime()).isEqualTo(Duration.ofSeconds(3).toNanos());
+    buffer.close();
+    assertThat(calls).as("b was never sent").containsExactly(List.of("a"));
+    assertThat(errors).hasSize(2).last().isInstanceOf(DeliveryTimeoutException.class);
+    assertThat(buffer.stats().expired()).isEqualTo(1);
+    assertBalanced(buffer.stats());
+  }
+
+  @Test
   void aKeysBatchThatWaitedPastTheDeadlineWhileAnotherKeyFlushedInlineExpiresAtClose()
       throws Exception {
     FlushFunc<String> retried = FlushMiddleware.chain(down, retryEvery(Duration.ofMillis(1500)));

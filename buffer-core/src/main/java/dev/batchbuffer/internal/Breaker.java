@@ -40,13 +40,32 @@ public final class Breaker {
    * @throws InterruptedException if interrupted while waiting
    */
   public long acquire(boolean wait) throws InterruptedException {
+    return acquire(wait, Long.MAX_VALUE);
+  }
+
+  /** What {@link #acquire(boolean, long)} returns when the wait would cross the caller's deadline. */
+  public static final long GAVE_UP = -1;
+
+  /**
+   * As {@link #acquire(boolean)}, but a waiting caller gives up once {@code timeLeftNanos} have
+   * passed on the clock (its delivery timeout) without a call being permitted.
+   *
+   * @param wait whether to wait while the circuit is open
+   * @param timeLeftNanos how long the caller may wait, or {@link Long#MAX_VALUE} for no limit
+   * @return 0 if the call may go; {@link #GAVE_UP} if the caller's time ran out while it waited;
+   *     else (only without {@code wait}) the nanoseconds until a probe may
+   * @throws InterruptedException if interrupted while waiting
+   */
+  public long acquire(boolean wait, long timeLeftNanos) throws InterruptedException {
+    long start = time.nanoTime();
     lock.lock();
     try {
       for (; ; ) {
         if (!open) {
           return 0;
         }
-        long left = coolDownNanos - (time.nanoTime() - openedAt);
+        long now = time.nanoTime();
+        long left = coolDownNanos - (now - openedAt);
         if (left <= 0 && !probing) {
           probing = true;
           return 0;
@@ -54,13 +73,17 @@ public final class Breaker {
         if (!wait) {
           return Math.max(1, left);
         }
+        long budget = timeLeftNanos == Long.MAX_VALUE ? Long.MAX_VALUE
+            : timeLeftNanos - (now - start);
+        if (budget <= 0) {
+          return GAVE_UP;
+        }
         if (probing) {
           probed.await(); // record() signals when the probe's outcome is known
         } else {
-          long until = openedAt + coolDownNanos;
           lock.unlock();
           try {
-            Waits.sleep(time, until - time.nanoTime());
+            Waits.sleep(time, Math.min(left, budget));
           } finally {
             lock.lock();
           }

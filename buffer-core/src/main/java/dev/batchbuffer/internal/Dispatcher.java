@@ -525,6 +525,21 @@ public final class Dispatcher<T> {
   }
 
   /**
+   * Returns how long the items of the flush running on this thread have left before their
+   * delivery timeout, for a middleware that waits (a circuit breaker's cool-down).
+   *
+   * @return nanoseconds, at most 0 once passed; {@link Long#MAX_VALUE} outside a flush or without
+   *     a delivery timeout
+   */
+  public static long deliveryTimeLeft() {
+    Job<?> job = FLUSHING.get();
+    if (job == null || job.owner.deliveryTimeout == 0) {
+      return Long.MAX_VALUE;
+    }
+    return job.owner.deliveryTimeout - (job.owner.time.nanoTime() - job.since);
+  }
+
+  /**
    * Tells the flow control of the flush running on this thread that an attempt of it failed (a
    * retry inside the flush): a throttled attempt cuts the limit even if a later attempt succeeds.
    * Nothing happens outside a flush or without flow control. Any thread.
