@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
+import org.jspecify.annotations.Nullable;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.services.sqs.SqsClient;
 import software.amazon.awssdk.services.sqs.model.BatchResultErrorEntry;
@@ -134,18 +135,40 @@ public final class SqsPublisher implements AutoCloseable {
   /**
    * Answers each entry of a batch from the response: a successful one with its message id, a
    * failed one with its {@link SqsEntryException}. An entry the response does not mention is left
-   * unanswered, and the buffer fails it.
+   * unanswered, and the buffer fails it (so the retry sends it again). An id the request never had
+   * (not a number, or outside the batch) is ignored, and an entry listed twice keeps its first
+   * answer, successes first: throwing instead would fail the whole batch and send the entries the
+   * queue did take a second time.
    *
    * @param response the response to {@link #request}
    * @param results the batch's answers
    */
   public static void answer(SendMessageBatchResponse response, Results<String> results) {
+    boolean[] answered = new boolean[results.size()];
     for (SendMessageBatchResultEntry ok : response.successful()) {
-      results.succeed(Integer.parseInt(ok.id()), ok.messageId());
+      int i = position(ok.id(), answered);
+      if (i >= 0) {
+        answered[i] = true;
+        results.succeed(i, ok.messageId());
+      }
     }
     for (BatchResultErrorEntry failed : response.failed()) {
-      results.fail(Integer.parseInt(failed.id()), entryException(failed));
+      int i = position(failed.id(), answered);
+      if (i >= 0) {
+        answered[i] = true;
+        results.fail(i, entryException(failed));
+      }
     }
+  }
+
+  /** The entry an id names, or -1 for an id the request never had or one already answered. */
+  private static int position(@Nullable String id, boolean[] answered) {
+    if (id == null || id.isEmpty() || id.length() > 9
+        || !id.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return -1;
+    }
+    int i = Integer.parseInt(id);
+    return i < answered.length && !answered[i] ? i : -1;
   }
 
   /**
