@@ -97,6 +97,38 @@ class DemoTest {
   }
 
   @Test
+  void aCapacityAboveTheDemosLimitIsRefusedNamingTheOptionAndItsValue() throws Exception {
+    assertThat(run("--capacity", "600000000", "--items", "10", "--slice", "0")).isEqualTo(2);
+    String text = err.toString(StandardCharsets.UTF_8);
+    assertThat(text.lines().findFirst())
+        .hasValue("demo: --capacity must be <= 1000000 (was 600000000)");
+    assertThat(text).contains("usage: demo [options]").doesNotContain("Exception");
+  }
+
+  @Test
+  void aChannelOrItemCountThatWouldNotFitInMemoryIsRefusedBeforeAnythingStarts() throws Exception {
+    assertThat(run("--chan-size", "20000000", "--items", "10", "--slice", "0")).isEqualTo(2);
+    assertThat(run("--items", "2147483647", "--slice", "0")).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: --chan-size must be <= 10000000 (was 20000000)")
+        .contains("demo: --items must be <= 100000000 (was 2147483647)")
+        .doesNotContain("Exception");
+    assertThat(out.toString(StandardCharsets.UTF_8)).doesNotContain("batchbuffer demo:");
+  }
+
+  @Test
+  void oneOrderInBatchesOfOneIsWrittenAndChecked(@TempDir Path dir) throws Exception {
+    int status = run("--items", "1", "--producers", "8", "--capacity", "1", "--chan-size", "1",
+        "--slice", "1", "--db", dir.resolve("orders.db").toString());
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report).isZero();
+    assertThat(report)
+        .contains("batches of up to 1 rows")
+        .contains("accepted          1 (failed 0, rejected 0, waiting 0)")
+        .contains("check             OK: table has 1 rows (expected 1)");
+  }
+
+  @Test
   void helpPrintsTheUsage() throws Exception {
     assertThat(run("--help")).isZero();
     assertThat(out.toString(StandardCharsets.UTF_8)).contains("--items N").contains("--interval MS");
