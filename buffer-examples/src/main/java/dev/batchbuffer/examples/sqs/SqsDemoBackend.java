@@ -60,6 +60,16 @@ public final class SqsDemoBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "queue";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "messages";
+  }
+
+  @Override
   public String batchUnit() {
     return "one SendMessageBatch request";
   }
