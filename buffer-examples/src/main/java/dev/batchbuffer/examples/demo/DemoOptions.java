@@ -31,7 +31,8 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
                          at most 10000000)
         --interval MS    longest a partial batch waits, in milliseconds (default 200)
         --slice N        rows then written one per transaction, for the comparison (default 300; 0 skips)
-        --db PATH        the SQLite file to write (default: a new temporary file, deleted at exit)
+        --db PATH        the SQLite file to write (default: a new temporary file, deleted at exit);
+                         a file holding tables the demo did not create is refused, not touched
         --backend NAME   where the orders go: %s (default sqlite, embedded; the others
                          start their server on 127.0.0.1 and stop it at the end)
         --help           print this and exit""".formatted(String.join(", ", DemoBackends.NAMES));

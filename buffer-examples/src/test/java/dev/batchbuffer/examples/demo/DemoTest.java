@@ -129,6 +129,53 @@ class DemoTest {
   }
 
   @Test
+  void aDbFileHoldingTablesTheDemoDidNotCreateIsLeftAloneAndRefused(@TempDir Path dir)
+      throws Exception {
+    Path db = dir.resolve("app.db");
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db);
+        java.sql.Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)");
+      s.execute("INSERT INTO orders VALUES (42, 'a real order')");
+    }
+    assertThat(run("--items", "10", "--slice", "0", "--db", db.toString())).isEqualTo(3);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: backend sqlite cannot run here: " + db)
+        .contains("tables the demo did not create")
+        .doesNotContain("Exception");
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db);
+        java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT note FROM orders WHERE id = 42")) {
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getString(1)).isEqualTo("a real order");
+    }
+  }
+
+  @Test
+  void aDbFileThatIsNotADatabaseOrCannotBeCreatedIsRefusedWithoutAStackTrace(@TempDir Path dir)
+      throws Exception {
+    Path text = dir.resolve("notes.txt");
+    java.nio.file.Files.writeString(text, "not a database, just a long enough line of text\n");
+    assertThat(run("--items", "10", "--slice", "0", "--db", text.toString())).isEqualTo(3);
+    assertThat(run("--items", "10", "--slice", "0", "--db",
+        dir.resolve("missing").resolve("orders.db").toString())).isEqualTo(3);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: backend sqlite cannot run here: " + text + " cannot be used")
+        .contains("demo: backend sqlite cannot run here: " + dir.resolve("missing"))
+        .doesNotContain("\tat ");
+    assertThat(java.nio.file.Files.readString(text))
+        .isEqualTo("not a database, just a long enough line of text\n");
+  }
+
+  @Test
+  void aDbFileTheDemoWroteCanBeWrittenAgain(@TempDir Path dir) throws Exception {
+    String db = dir.resolve("orders.db").toString();
+    assertThat(run("--items", "100", "--slice", "5", "--db", db)).isZero();
+    assertThat(run("--items", "200", "--slice", "5", "--db", db)).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8))
+        .contains("check             OK: table has 200 rows (expected 200)");
+  }
+
+  @Test
   void helpPrintsTheUsage() throws Exception {
     assertThat(run("--help")).isZero();
     assertThat(out.toString(StandardCharsets.UTF_8)).contains("--items N").contains("--interval MS");
