@@ -161,6 +161,32 @@ public final class SqsPublisher implements AutoCloseable {
     }
   }
 
+  /**
+   * Returns the positions of the entries a response does not report as queued, ascending: those it
+   * lists as failed and those it does not mention (never assume an entry arrived). Ids the request
+   * never had are ignored; an id listed twice counts once.
+   *
+   * @param response the response to {@link #request}
+   * @param entries how many entries the request had
+   * @return the positions to report failed, e.g. in a {@code PartialFlushException}
+   */
+  public static List<Integer> notQueued(SendMessageBatchResponse response, int entries) {
+    boolean[] queued = new boolean[entries];
+    for (SendMessageBatchResultEntry ok : response.successful()) {
+      int i = position(ok.id(), queued);
+      if (i >= 0) {
+        queued[i] = true;
+      }
+    }
+    List<Integer> failed = new ArrayList<>();
+    for (int i = 0; i < entries; i++) {
+      if (!queued[i]) {
+        failed.add(i);
+      }
+    }
+    return failed;
+  }
+
   /** The entry an id names, or -1 for an id the request never had or one already answered. */
   private static int position(@Nullable String id, boolean[] answered) {
     if (id == null || id.isEmpty() || id.length() > 9

@@ -23,8 +23,10 @@ import software.amazon.awssdk.services.sqs.model.SendMessageBatchResultEntry;
  * {@link SqsPublisher} maps a {@code SendMessageBatch} response back to its entries even when the
  * response is not what SQS documents: an id it never sent, an id listed twice, an entry left out.
  * An entry the response says was queued is never sent again (a duplicate on the queue), and an
- * entry it does not say was queued is retried alone, in order. The requests come from a scripted
- * client; the linger runs on a manual clock never advanced, so batches end at close.
+ * entry it does not say was queued is retried alone, in order ({@link SqsPublisher#notQueued} names
+ * those entries for a flush function without per-item results, as the demo's). The requests come
+ * from a scripted client; the linger runs on a manual clock never advanced, so batches end at
+ * close.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class SqsResponseMappingTest {
@@ -117,6 +119,17 @@ class SqsResponseMappingTest {
     List<CompletableFuture<String>> ids = sendABC(sqs);
     assertThat(sqs.requests).containsExactly(List.of("a", "b", "c"), List.of("a", "c"));
     assertThat(ids).extracting(CompletableFuture::join).containsExactly("retry-a", "m-b", "retry-c");
+  }
+
+  @Test
+  void notQueuedNamesTheFailedAndTheUnmentionedEntriesOnce() {
+    SendMessageBatchResponse response = SendMessageBatchResponse.builder()
+        .successful(ok("0", "m-a"), ok("0", "m-a-again"), ok("9", "m-ghost"), ok("x", "m-x"),
+            ok("3", "m-d"))
+        .failed(throttled("2"), throttled("2")).build();
+    assertThat(SqsPublisher.notQueued(response, 5)).containsExactly(1, 2, 4);
+    assertThat(SqsPublisher.notQueued(SendMessageBatchResponse.builder().build(), 3))
+        .containsExactly(0, 1, 2);
   }
 
   @Test
