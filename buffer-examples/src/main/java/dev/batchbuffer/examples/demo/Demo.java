@@ -159,8 +159,9 @@ public final class Demo {
       DemoBackend.Arrived arrived = backend.arrived();
       boolean ok = arrived.count() == options.items() && arrived.checksum() == expectedChecksum.sum()
           && arrived.duplicates() == 0;
-      out.printf(Locale.ROOT, "  check             %s: table has %,d rows (expected %,d), checksum %d (expected %d), %d duplicates%n",
-          ok ? "OK" : "MISMATCH", arrived.count(), options.items(), arrived.checksum(),
+      out.printf(Locale.ROOT, "  check             %s: %s has %,d %s (expected %,d), checksum %d (expected %d), %d duplicates%n",
+          ok ? "OK" : "MISMATCH", backend.arrivedPlace(), arrived.count(), backend.arrivedUnit(),
+          options.items(), arrived.checksum(),
           expectedChecksum.sum(), arrived.duplicates());
 
       if (options.slice() > 0) {

@@ -31,6 +31,24 @@ public interface DemoBackend extends AutoCloseable {
   String batchUnit();
 
   /**
+   * Returns where {@link #arrived} counted, for the report's check line ("table has 20,000 rows").
+   *
+   * @return e.g. {@code "table"}, {@code "queue"}, {@code "topic"}
+   */
+  default String arrivedPlace() {
+    return "table";
+  }
+
+  /**
+   * Returns what {@link #arrived} counted, plural, for the report's check line.
+   *
+   * @return e.g. {@code "rows"}, {@code "messages"}, {@code "records"}, {@code "lines"}
+   */
+  default String arrivedUnit() {
+    return "rows";
+  }
+
+  /**
    * Returns the flush policy that sizes batches for this backend: the backend's preset, holding at
    * most {@code capacity} orders where the backend allows that many.
    *

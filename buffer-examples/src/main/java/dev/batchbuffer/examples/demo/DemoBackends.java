@@ -22,7 +22,15 @@ final class DemoBackends {
    */
   static DemoBackend open(String name, DemoOptions options) throws Exception {
     return switch (name) {
-      case "sqlite" -> new SqliteBackend(sqliteFile(options));
+      case "sqlite" -> {
+        Path file = sqliteFile(options);
+        try {
+          yield new SqliteBackend(file);
+        } catch (java.sql.SQLException e) {
+          throw new Unavailable("sqlite", file + " cannot be used as the demo's database: "
+              + e.getMessage());
+        }
+      }
       case "sqs" -> dev.batchbuffer.examples.sqs.SqsDemoBackend.start();
       case "postgres" -> new dev.batchbuffer.examples.jdbc.PostgresBackend();
       case "kafka" -> new dev.batchbuffer.examples.kafka.KafkaDemoBackend();

@@ -25,11 +25,14 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
       usage: demo [options]
         --items N        orders to produce in all (default 500000)
         --producers N    producer virtual threads (default 8)
-        --capacity N     rows per batch: one executeBatch + commit each (default 500)
-        --chan-size N    orders waiting for the loop before add() blocks (default 2 x capacity)
+        --capacity N     rows per batch: one executeBatch + commit each (default 500; at most
+                         1000000, and a backend with a smaller request limit uses that)
+        --chan-size N    orders waiting for the loop before add() blocks (default 2 x capacity;
+                         at most 10000000)
         --interval MS    longest a partial batch waits, in milliseconds (default 200)
         --slice N        rows then written one per transaction, for the comparison (default 300; 0 skips)
-        --db PATH        the SQLite file to write (default: a new temporary file, deleted at exit)
+        --db PATH        the SQLite file to write (default: a new temporary file, deleted at exit);
+                         a file holding tables the demo did not create is refused, not touched
         --backend NAME   where the orders go: %s (default sqlite, embedded; the others
                          start their server on 127.0.0.1 and stop it at the end)
         --help           print this and exit""".formatted(String.join(", ", DemoBackends.NAMES));
@@ -64,12 +67,12 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
       }
       String value = args[++i];
       switch (name) {
-        case "--items" -> items = positive(name, value, 1);
-        case "--producers" -> producers = positive(name, value, 1);
-        case "--capacity" -> capacity = positive(name, value, 1);
-        case "--chan-size" -> chanSize = positive(name, value, 1);
-        case "--interval" -> intervalMs = positive(name, value, 1);
-        case "--slice" -> slice = positive(name, value, 0);
+        case "--items" -> items = positive(name, value, 1, MAX_ITEMS);
+        case "--producers" -> producers = positive(name, value, 1, MAX_PRODUCERS);
+        case "--capacity" -> capacity = positive(name, value, 1, MAX_CAPACITY);
+        case "--chan-size" -> chanSize = positive(name, value, 1, MAX_CHAN_SIZE);
+        case "--interval" -> intervalMs = positive(name, value, 1, Integer.MAX_VALUE);
+        case "--slice" -> slice = positive(name, value, 0, MAX_ITEMS);
         case "--db" -> db = Path.of(value);
         case "--backend" -> {
           if (!DemoBackends.NAMES.contains(value)) {
@@ -85,7 +88,22 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
         db, backend, help);
   }
 
-  private static int positive(String name, String value, int min) {
+  /** The most orders: the demo keeps one timestamp (8 bytes) per order for "oldest at flush". */
+  static final int MAX_ITEMS = 100_000_000;
+
+  /** The most producer threads (virtual, but each holds its own loop and checksum). */
+  static final int MAX_PRODUCERS = 100_000;
+
+  /**
+   * The largest {@code --capacity}: a larger batch gains nothing on any backend here, and the
+   * default channel (twice the capacity) is allocated up front.
+   */
+  static final int MAX_CAPACITY = 1_000_000;
+
+  /** The largest {@code --chan-size}: the channel's slots are allocated when the buffer starts. */
+  static final int MAX_CHAN_SIZE = 10_000_000;
+
+  private static int positive(String name, String value, int min, int max) {
     int n;
     try {
       n = Integer.parseInt(value.replace("_", ""));
@@ -94,6 +112,9 @@ record DemoOptions(int items, int producers, int capacity, int chanSize, Duratio
     }
     if (n < min) {
       throw new IllegalArgumentException(name + " must be >= " + min + " (was " + n + ")");
+    }
+    if (n > max) {
+      throw new IllegalArgumentException(name + " must be <= " + max + " (was " + n + ")");
     }
     return n;
   }

@@ -22,10 +22,45 @@ final class SqliteBackend implements DemoBackend {
   private final Connection connection;
   private final Path file;
 
-  SqliteBackend(Path file) throws SQLException {
+  /** The table that marks a file as the demo's own: its tables may be dropped and made again. */
+  private static final String MARK = "batchbuffer_demo";
+
+  /**
+   * Opens {@code file} and makes the demo's tables afresh.
+   *
+   * @throws DemoBackends.Unavailable if the file holds tables the demo did not create (a
+   *     {@code --db} naming an application's database): nothing is dropped
+   */
+  SqliteBackend(Path file) throws SQLException, DemoBackends.Unavailable {
     this.file = file;
     connection = DriverManager.getConnection("jdbc:sqlite:" + file);
+    try {
+      makeTables(connection, file);
+    } catch (SQLException | DemoBackends.Unavailable | RuntimeException e) {
+      try {
+        connection.close();
+      } catch (SQLException close) {
+        e.addSuppressed(close);
+      }
+      throw e;
+    }
+  }
+
+  private static void makeTables(Connection connection, Path file)
+      throws SQLException, DemoBackends.Unavailable {
     try (Statement s = connection.createStatement()) {
+      List<String> theirs = new java.util.ArrayList<>();
+      try (ResultSet rs = s.executeQuery("SELECT name FROM sqlite_master WHERE type = 'table' "
+          + "AND name NOT LIKE 'sqlite_%' ORDER BY name")) {
+        while (rs.next()) {
+          theirs.add(rs.getString(1));
+        }
+      }
+      if (!theirs.isEmpty() && !theirs.contains(MARK)) {
+        throw new DemoBackends.Unavailable("sqlite", file + " holds tables the demo did not "
+            + "create " + theirs + ": give --db a new file (the demo drops and remakes its tables)");
+      }
+      s.execute("CREATE TABLE IF NOT EXISTS " + MARK + " (created_by TEXT)");
       for (String table : List.of("orders", "orders_single")) {
         s.execute("DROP TABLE IF EXISTS " + table);
         s.execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, producer INTEGER NOT NULL, "
@@ -33,6 +68,7 @@ final class SqliteBackend implements DemoBackend {
       }
     }
   }
+
 
   @Override
   public String describe() {

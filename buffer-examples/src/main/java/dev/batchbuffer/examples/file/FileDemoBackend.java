@@ -45,6 +45,16 @@ public final class FileDemoBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "file";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "lines";
+  }
+
+  @Override
   public String batchUnit() {
     return "one gathering write; fsync every 4 MiB and at the end";
   }

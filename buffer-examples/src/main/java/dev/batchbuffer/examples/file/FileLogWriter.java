@@ -19,6 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BiConsumer;
 import java.util.zip.CRC32C;
+import org.jspecify.annotations.Nullable;
 
 /**
  * An append-only log file written in batches: each batch of records becomes <em>one</em> gathering
@@ -39,7 +40,8 @@ import java.util.zip.CRC32C;
  *
  * <h2>Record format</h2>
  * One line per record: the CRC32C of the record's UTF-8 bytes as 8 hex digits, a space, the record,
- * {@code '\n'}. A record must not contain {@code '\n'} or {@code '\r'}: the buffer built by
+ * {@code '\n'}. A record must not contain {@code '\n'} or {@code '\r'}, nor an unpaired surrogate
+ * (it has no UTF-8 form: Java would write {@code '?'} instead): the buffer built by
  * {@link #start} rejects such a record (it reaches the dead-letter hook), and {@link #write} refuses
  * a batch that holds one before writing anything. {@link FileLogReader} reads the file back.
  *
@@ -129,7 +131,8 @@ public final class FileLogWriter implements AutoCloseable {
   /**
    * Starts a buffer that writes to {@code log}: batches of up to {@code capacity} records, each one
    * {@link #write}, a {@link #sync} every {@code syncPeriod} on the loop (and after the final flush
-   * of {@code close()}). A record with a line break is rejected and reaches {@code deadLetter} too.
+   * of {@code close()}). A record with a line break or an unpaired surrogate is rejected and
+   * reaches {@code deadLetter} too.
    *
    * @param log the writer
    * @param capacity records per write
@@ -161,8 +164,8 @@ public final class FileLogWriter implements AutoCloseable {
     Config<String> config = Config.builder(log::write)
         .policy(policy(capacity))
         .flushInterval(linger)
-        .onReject(record -> deadLetter.accept(
-            new IllegalArgumentException("a record must not contain a line break"), List.of(record)))
+        .onReject(record -> deadLetter.accept(new IllegalArgumentException(
+            Objects.requireNonNullElse(refusal(record), "refused by the policy")), List.of(record)))
         .onFlushError((e, batch) -> deadLetter.accept(e, batch))
         .build();
     return Buffer.start(config, Options.<String>builder().name("file-log").timeSource(time)
@@ -171,6 +174,7 @@ public final class FileLogWriter implements AutoCloseable {
 
   /**
    * The policy of {@link #start}: {@code capacity} records per batch; a record holding a line break
+   * or an unpaired surrogate (which UTF-8 would write as {@code '?'}, altering the record)
    * is rejected.
    *
    * @param capacity records per batch
@@ -178,7 +182,7 @@ public final class FileLogWriter implements AutoCloseable {
    */
   public static FlushPolicy<String> policy(int capacity) {
     return FlushPolicy.<String>count(capacity).or(FlushPolicy.custom((batch, record) -> false,
-        (batch, record) -> !hasLineBreak(record), batch -> false));
+        (batch, record) -> refusal(record) == null, batch -> false));
   }
 
   /**
@@ -189,7 +193,8 @@ public final class FileLogWriter implements AutoCloseable {
    * @param records the records, in order
    * @throws IOException if the write fails; the file is truncated back to its length before the
    *     write, so no part of the batch stays
-   * @throws IllegalArgumentException if a record contains a line break; nothing was written
+   * @throws IllegalArgumentException if a record contains a line break or an unpaired surrogate;
+   *     nothing was written
    */
   public void write(List<String> records) throws IOException {
     ByteBuffer[] buffers = new ByteBuffer[records.size()];
@@ -311,11 +316,13 @@ public final class FileLogWriter implements AutoCloseable {
    *
    * @param record the record, without line breaks
    * @return the line's bytes
-   * @throws IllegalArgumentException if {@code record} contains a line break
+   * @throws IllegalArgumentException if {@code record} contains a line break or an unpaired
+   *     surrogate
    */
   static ByteBuffer encode(String record) {
-    if (hasLineBreak(record)) {
-      throw new IllegalArgumentException("a record must not contain a line break");
+    String refusal = refusal(record);
+    if (refusal != null) {
+      throw new IllegalArgumentException(refusal);
     }
     byte[] payload = record.getBytes(StandardCharsets.UTF_8);
     ByteBuffer line = ByteBuffer.allocate(9 + payload.length + 1);
@@ -334,7 +341,24 @@ public final class FileLogWriter implements AutoCloseable {
     return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
   }
 
-  private static boolean hasLineBreak(String record) {
-    return record.indexOf('\n') >= 0 || record.indexOf('\r') >= 0;
+  /**
+   * Why {@code record} cannot be a line of the log, or null if it can: a line break would split it,
+   * and an unpaired surrogate has no UTF-8 form ({@link String#getBytes} would write {@code '?'}
+   * in its place, and the reader would return a different record with a valid checksum).
+   */
+  static @Nullable String refusal(String record) {
+    for (int i = 0; i < record.length(); i++) {
+      char c = record.charAt(i);
+      if (c == '\n' || c == '\r') {
+        return "a record must not contain a line break";
+      }
+      if (Character.isHighSurrogate(c) && i + 1 < record.length()
+          && Character.isLowSurrogate(record.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return "a record must not contain an unpaired surrogate (at index " + i + ")";
+      }
+    }
+    return null;
   }
 }

@@ -1,7 +1,9 @@
 package dev.batchbuffer.examples.kafka;
 
 import dev.batchbuffer.FlushFunc;
+import dev.batchbuffer.FlushPolicy;
 import dev.batchbuffer.PartialFlushException;
+import dev.batchbuffer.Presets;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -19,6 +21,7 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.header.Header;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -37,7 +40,7 @@ import org.jspecify.annotations.Nullable;
  * Buffer<ProducerRecord<String, String>> buffer = Buffer.start(
  *     Config.builder(FlushMiddleware.chain(sink, FlushMiddleware.retry(
  *             RetryPolicy.builder().retryOn(KafkaBatchSink::retriable).build(), TimeSource.system())))
- *         .policy(Presets.kafkaBatch(KafkaBatchSink::utf8Size))
+ *         .policy(KafkaBatchSink.policy())
  *         .flushInterval(Duration.ofMillis(50))
  *         .onFlushError((e, records) -> deadLetters.addAll(records))
  *         .build());
@@ -71,9 +74,10 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  *
  * <p>Combining them: let our buffer decide what a batch is and the producer how it goes on the wire.
- * Size our batches with {@link dev.batchbuffer.Presets#kafkaBatch} (by default the producer's
- * {@code batch.size}, so a batch of ours fills about one producer batch per partition, and a record
- * above {@code max.request.size} is rejected before it is sent), and set {@code linger.ms=0}: this
+ * Size our batches with {@link #policy()} ({@link dev.batchbuffer.Presets#kafkaBatch} at the
+ * producer's {@code batch.size}, so a batch of ours fills about one producer batch per partition,
+ * and a record the producer would refuse as above {@code max.request.size}, counted as it counts,
+ * overheads and headers included, is rejected before it is sent), and set {@code linger.ms=0}: this
  * sink calls {@code flush()} right after the sends, which sends at once anyway, and our buffer's
  * {@code flushInterval} is the only linger. Keep {@code enable.idempotence=true} and {@code acks=all}
  * (the defaults, see {@link #producerSettings}): the producer's own retries then never duplicate or
@@ -191,6 +195,88 @@ public final class KafkaBatchSink<K, V> implements FlushFunc<ProducerRecord<K, V
    */
   public static long utf8Size(ProducerRecord<String, String> record) {
     return utf8Length(record.key()) + utf8Length(record.value());
+  }
+
+  /**
+   * Returns the size the producer checks against {@code max.request.size} before it sends a record
+   * of strings (under {@code StringSerializer}): key, value and headers plus the varints and the
+   * fixed overheads of one record in a batch of its own (Kafka's
+   * {@code AbstractRecords.estimateSizeInBytesUpperBound}, magic v2, no compression: 61 bytes of
+   * batch header, at most 21 of record header). A record whose {@link #utf8Size} fits
+   * {@code max.request.size} can still be over it by this count; the producer then fails it with a
+   * {@code RecordTooLargeException}.
+   *
+   * @param record the record
+   * @return bytes
+   */
+  public static long recordSizeUpperBound(ProducerRecord<String, String> record) {
+    long size = BATCH_OVERHEAD + MAX_RECORD_OVERHEAD
+        + varintSized(lengthOrMinusOne(record.key()))
+        + varintSized(lengthOrMinusOne(record.value()));
+    Header[] headers = record.headers().toArray();
+    size += varintSize(headers.length);
+    for (Header h : headers) {
+      size += varintSized(lengthOrMinusOne(h.key()));
+      size += varintSized(h.value() == null ? -1 : h.value().length);
+    }
+    return size;
+  }
+
+  /**
+   * Returns the preset for records of strings with the producer's defaults ({@code batch.size}
+   * 16,384, {@code max.request.size} 1,048,576): see {@link #policy(long, long)}.
+   *
+   * @return the policy
+   */
+  public static FlushPolicy<ProducerRecord<String, String>> policy() {
+    return policy(Presets.KAFKA_BATCH_SIZE, Presets.KAFKA_MAX_REQUEST_SIZE);
+  }
+
+  /**
+   * Returns the preset for records of strings: batches of about {@code batchSize} bytes of keys and
+   * values ({@link Presets#kafkaBatch}, weighed by {@link #utf8Size}), and a record the producer
+   * would refuse as larger than {@code maxRequestSize} ({@link #recordSizeUpperBound}) rejected
+   * before it is sent: its future fails with {@code REJECTED} and {@code onReject} gets it.
+   *
+   * @param batchSize the producer's {@code batch.size}
+   * @param maxRequestSize the producer's {@code max.request.size}, at least {@code batchSize}
+   * @return the policy
+   * @throws IllegalArgumentException as {@link Presets#kafkaBatch(dev.batchbuffer.Weigher, long,
+   *     long)} does
+   */
+  public static FlushPolicy<ProducerRecord<String, String>> policy(long batchSize,
+      long maxRequestSize) {
+    return Presets.<ProducerRecord<String, String>>kafkaBatch(KafkaBatchSink::utf8Size, batchSize,
+            maxRequestSize)
+        .or(FlushPolicy.custom((batch, record) -> false,
+            (batch, record) -> recordSizeUpperBound(record) <= maxRequestSize, batch -> false));
+  }
+
+  /** Kafka's {@code DefaultRecordBatch.RECORD_BATCH_OVERHEAD}. */
+  private static final int BATCH_OVERHEAD = 61;
+
+  /** Kafka's {@code DefaultRecord.MAX_RECORD_OVERHEAD}. */
+  private static final int MAX_RECORD_OVERHEAD = 21;
+
+  /** The UTF-8 length of {@code s}, or -1 for null, as Kafka writes a null key or value. */
+  private static int lengthOrMinusOne(@Nullable String s) {
+    return s == null ? -1 : Math.toIntExact(utf8Length(s));
+  }
+
+  /** A length as a varint, then that many bytes (-1, null, has no bytes). */
+  private static long varintSized(int length) {
+    return (long) varintSize(length) + Math.max(0, length);
+  }
+
+  /** The bytes of {@code value} as a zig-zag varint, as Kafka writes lengths. */
+  private static int varintSize(int value) {
+    int v = (value << 1) ^ (value >> 31);
+    int bytes = 1;
+    while ((v & 0xffffff80) != 0) {
+      bytes++;
+      v >>>= 7;
+    }
+    return bytes;
   }
 
   /**

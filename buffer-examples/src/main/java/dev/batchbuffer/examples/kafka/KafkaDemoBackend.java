@@ -61,6 +61,16 @@ public final class KafkaDemoBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "topic";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "records";
+  }
+
+  @Override
   public String batchUnit() {
     return "sends + one producer flush()";
   }

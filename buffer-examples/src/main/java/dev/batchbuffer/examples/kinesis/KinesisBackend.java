@@ -61,6 +61,16 @@ public final class KinesisBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "stream";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "records";
+  }
+
+  @Override
   public String batchUnit() {
     return "one PutRecords request";
   }

@@ -179,16 +179,14 @@ public final class KinesisPublisher implements AutoCloseable {
       }
       PutRecordsResponse response = kinesis.putRecords(
           PutRecordsRequest.builder().streamName(streamName).records(entries).build());
-      Integer failedCount = response.failedRecordCount();
-      if (failedCount == null || failedCount == 0) {
-        return;
-      }
+      // Judged entry by entry: FailedRecordCount is a summary, and a record passed on its word
+      // alone, without an entry that says it was written, would be lost without a trace.
       List<PutRecordsResultEntry> results = response.records();
       if (results.size() != batch.size()) {
         throw new IllegalStateException("PutRecords answered " + results.size() + " entries for "
             + batch.size() + " records");
       }
-      List<Integer> failed = new ArrayList<>(failedCount);
+      List<Integer> failed = new ArrayList<>();
       @Nullable KinesisRecordException first = null;
       for (int i = 0; i < results.size(); i++) {
         PutRecordsResultEntry result = results.get(i);
@@ -199,7 +197,9 @@ public final class KinesisPublisher implements AutoCloseable {
           }
         }
       }
-      throw new PartialFlushException(failed, first);
+      if (!failed.isEmpty()) {
+        throw new PartialFlushException(failed, first);
+      }
     };
   }
 

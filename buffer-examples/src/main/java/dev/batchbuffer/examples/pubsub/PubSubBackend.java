@@ -58,6 +58,16 @@ public final class PubSubBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "subscription";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "messages";
+  }
+
+  @Override
   public String batchUnit() {
     return "one REST publish request";
   }

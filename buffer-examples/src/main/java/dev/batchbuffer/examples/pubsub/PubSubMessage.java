@@ -17,8 +17,11 @@ public final class PubSubMessage {
    *
    * @param data the payload (copied)
    * @param attributes string attributes (copied)
-   * @throws IllegalArgumentException if the message is empty: Pub/Sub refuses a whole
-   *     {@code publish} request for one message with neither data nor attributes
+   * @throws IllegalArgumentException if the message is empty, or has more than
+   *     {@value #MAX_ATTRIBUTES} attributes, a key over {@value #MAX_ATTRIBUTE_KEY_BYTES} bytes or a
+   *     value over {@value #MAX_ATTRIBUTE_VALUE_BYTES} bytes (UTF-8): Pub/Sub refuses the whole
+   *     {@code publish} request for one such message, and with it every other message of the batch
+   *     (https://cloud.google.com/pubsub/quotas#resource_limits)
    */
   public PubSubMessage(byte[] data, Map<String, String> attributes) {
     this.data = Objects.requireNonNull(data, "data must not be null").clone();
@@ -27,7 +30,30 @@ public final class PubSubMessage {
       throw new IllegalArgumentException("a message needs data or attributes (Pub/Sub refuses "
           + "the whole request otherwise)");
     }
+    if (this.attributes.size() > MAX_ATTRIBUTES) {
+      throw new IllegalArgumentException("a message has at most " + MAX_ATTRIBUTES
+          + " attributes (was " + this.attributes.size() + "; Pub/Sub refuses the whole request)");
+    }
+    for (Map.Entry<String, String> a : this.attributes.entrySet()) {
+      int key = a.getKey().getBytes(StandardCharsets.UTF_8).length;
+      int value = a.getValue().getBytes(StandardCharsets.UTF_8).length;
+      if (key > MAX_ATTRIBUTE_KEY_BYTES || value > MAX_ATTRIBUTE_VALUE_BYTES) {
+        throw new IllegalArgumentException("attribute keys have at most " + MAX_ATTRIBUTE_KEY_BYTES
+            + " bytes and values at most " + MAX_ATTRIBUTE_VALUE_BYTES + " (attribute '"
+            + a.getKey().substring(0, Math.min(40, a.getKey().length())) + "' has " + key + " and "
+            + value + "; Pub/Sub refuses the whole request)");
+      }
+    }
   }
+
+  /** Pub/Sub's limit of attributes per message: {@value}. */
+  public static final int MAX_ATTRIBUTES = 100;
+
+  /** Pub/Sub's limit of an attribute key, in UTF-8 bytes: {@value}. */
+  public static final int MAX_ATTRIBUTE_KEY_BYTES = 256;
+
+  /** Pub/Sub's limit of an attribute value, in UTF-8 bytes: {@value}. */
+  public static final int MAX_ATTRIBUTE_VALUE_BYTES = 1024;
 
   /**
    * Returns a message of UTF-8 text and no attributes.

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import software.amazon.awssdk.services.sqs.SqsClient;
-import software.amazon.awssdk.services.sqs.model.BatchResultErrorEntry;
 import software.amazon.awssdk.services.sqs.model.Message;
 import software.amazon.awssdk.services.sqs.model.SendMessageBatchResponse;
 
@@ -60,6 +59,16 @@ public final class SqsDemoBackend implements DemoBackend {
   }
 
   @Override
+  public String arrivedPlace() {
+    return "queue";
+  }
+
+  @Override
+  public String arrivedUnit() {
+    return "messages";
+  }
+
+  @Override
   public String batchUnit() {
     return "one SendMessageBatch request";
   }
@@ -77,8 +86,9 @@ public final class SqsDemoBackend implements DemoBackend {
   }
 
   /**
-   * Sends one batch as one request; entries the queue refused fail the flush with a
-   * {@link PartialFlushException} naming them (the demo has no retry, so they are reported).
+   * Sends one batch as one request; entries the queue refused, or the response does not report
+   * queued, fail the flush with a {@link PartialFlushException} naming them (the demo has no retry,
+   * so they are reported).
    */
   @Override
   public void writeBatch(List<Order> batch) throws PartialFlushException {
@@ -87,12 +97,12 @@ public final class SqsDemoBackend implements DemoBackend {
       messages.add(SqsMessage.of(o.encode()));
     }
     SendMessageBatchResponse response = sqs.sendMessageBatch(SqsPublisher.request(batchQueue, messages));
-    if (!response.failed().isEmpty()) {
-      List<Integer> failed = new ArrayList<>();
-      for (BatchResultErrorEntry e : response.failed()) {
-        failed.add(Integer.parseInt(e.id()));
-      }
-      throw new PartialFlushException(failed, SqsPublisher.entryException(response.failed().get(0)));
+    List<Integer> failed = SqsPublisher.notQueued(response, messages.size());
+    if (!failed.isEmpty()) {
+      Exception cause = response.failed().isEmpty()
+          ? new IllegalStateException("SendMessageBatch did not report entries " + failed + " queued")
+          : SqsPublisher.entryException(response.failed().get(0));
+      throw new PartialFlushException(failed, cause);
     }
   }
 

@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
+import org.jspecify.annotations.Nullable;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.services.sqs.SqsClient;
 import software.amazon.awssdk.services.sqs.model.BatchResultErrorEntry;
@@ -134,18 +135,66 @@ public final class SqsPublisher implements AutoCloseable {
   /**
    * Answers each entry of a batch from the response: a successful one with its message id, a
    * failed one with its {@link SqsEntryException}. An entry the response does not mention is left
-   * unanswered, and the buffer fails it.
+   * unanswered, and the buffer fails it (so the retry sends it again). An id the request never had
+   * (not a number, or outside the batch) is ignored, and an entry listed twice keeps its first
+   * answer, successes first: throwing instead would fail the whole batch and send the entries the
+   * queue did take a second time.
    *
    * @param response the response to {@link #request}
    * @param results the batch's answers
    */
   public static void answer(SendMessageBatchResponse response, Results<String> results) {
+    boolean[] answered = new boolean[results.size()];
     for (SendMessageBatchResultEntry ok : response.successful()) {
-      results.succeed(Integer.parseInt(ok.id()), ok.messageId());
+      int i = position(ok.id(), answered);
+      if (i >= 0) {
+        answered[i] = true;
+        results.succeed(i, ok.messageId());
+      }
     }
     for (BatchResultErrorEntry failed : response.failed()) {
-      results.fail(Integer.parseInt(failed.id()), entryException(failed));
+      int i = position(failed.id(), answered);
+      if (i >= 0) {
+        answered[i] = true;
+        results.fail(i, entryException(failed));
+      }
     }
+  }
+
+  /**
+   * Returns the positions of the entries a response does not report as queued, ascending: those it
+   * lists as failed and those it does not mention (never assume an entry arrived). Ids the request
+   * never had are ignored; an id listed twice counts once.
+   *
+   * @param response the response to {@link #request}
+   * @param entries how many entries the request had
+   * @return the positions to report failed, e.g. in a {@code PartialFlushException}
+   */
+  public static List<Integer> notQueued(SendMessageBatchResponse response, int entries) {
+    boolean[] queued = new boolean[entries];
+    for (SendMessageBatchResultEntry ok : response.successful()) {
+      int i = position(ok.id(), queued);
+      if (i >= 0) {
+        queued[i] = true;
+      }
+    }
+    List<Integer> failed = new ArrayList<>();
+    for (int i = 0; i < entries; i++) {
+      if (!queued[i]) {
+        failed.add(i);
+      }
+    }
+    return failed;
+  }
+
+  /** The entry an id names, or -1 for an id the request never had or one already answered. */
+  private static int position(@Nullable String id, boolean[] answered) {
+    if (id == null || id.isEmpty() || id.length() > 9
+        || !id.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return -1;
+    }
+    int i = Integer.parseInt(id);
+    return i < answered.length && !answered[i] ? i : -1;
   }
 
   /**

@@ -97,6 +97,85 @@ class DemoTest {
   }
 
   @Test
+  void aCapacityAboveTheDemosLimitIsRefusedNamingTheOptionAndItsValue() throws Exception {
+    assertThat(run("--capacity", "600000000", "--items", "10", "--slice", "0")).isEqualTo(2);
+    String text = err.toString(StandardCharsets.UTF_8);
+    assertThat(text.lines().findFirst())
+        .hasValue("demo: --capacity must be <= 1000000 (was 600000000)");
+    assertThat(text).contains("usage: demo [options]").doesNotContain("Exception");
+  }
+
+  @Test
+  void aChannelOrItemCountThatWouldNotFitInMemoryIsRefusedBeforeAnythingStarts() throws Exception {
+    assertThat(run("--chan-size", "20000000", "--items", "10", "--slice", "0")).isEqualTo(2);
+    assertThat(run("--items", "2147483647", "--slice", "0")).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: --chan-size must be <= 10000000 (was 20000000)")
+        .contains("demo: --items must be <= 100000000 (was 2147483647)")
+        .doesNotContain("Exception");
+    assertThat(out.toString(StandardCharsets.UTF_8)).doesNotContain("batchbuffer demo:");
+  }
+
+  @Test
+  void oneOrderInBatchesOfOneIsWrittenAndChecked(@TempDir Path dir) throws Exception {
+    int status = run("--items", "1", "--producers", "8", "--capacity", "1", "--chan-size", "1",
+        "--slice", "1", "--db", dir.resolve("orders.db").toString());
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(status).as(report).isZero();
+    assertThat(report)
+        .contains("batches of up to 1 rows")
+        .contains("accepted          1 (failed 0, rejected 0, waiting 0)")
+        .contains("check             OK: table has 1 rows (expected 1)");
+  }
+
+  @Test
+  void aDbFileHoldingTablesTheDemoDidNotCreateIsLeftAloneAndRefused(@TempDir Path dir)
+      throws Exception {
+    Path db = dir.resolve("app.db");
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db);
+        java.sql.Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)");
+      s.execute("INSERT INTO orders VALUES (42, 'a real order')");
+    }
+    assertThat(run("--items", "10", "--slice", "0", "--db", db.toString())).isEqualTo(3);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: backend sqlite cannot run here: " + db)
+        .contains("tables the demo did not create")
+        .doesNotContain("Exception");
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db);
+        java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT note FROM orders WHERE id = 42")) {
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getString(1)).isEqualTo("a real order");
+    }
+  }
+
+  @Test
+  void aDbFileThatIsNotADatabaseOrCannotBeCreatedIsRefusedWithoutAStackTrace(@TempDir Path dir)
+      throws Exception {
+    Path text = dir.resolve("notes.txt");
+    java.nio.file.Files.writeString(text, "not a database, just a long enough line of text\n");
+    assertThat(run("--items", "10", "--slice", "0", "--db", text.toString())).isEqualTo(3);
+    assertThat(run("--items", "10", "--slice", "0", "--db",
+        dir.resolve("missing").resolve("orders.db").toString())).isEqualTo(3);
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .contains("demo: backend sqlite cannot run here: " + text + " cannot be used")
+        .contains("demo: backend sqlite cannot run here: " + dir.resolve("missing"))
+        .doesNotContain("\tat ");
+    assertThat(java.nio.file.Files.readString(text))
+        .isEqualTo("not a database, just a long enough line of text\n");
+  }
+
+  @Test
+  void aDbFileTheDemoWroteCanBeWrittenAgain(@TempDir Path dir) throws Exception {
+    String db = dir.resolve("orders.db").toString();
+    assertThat(run("--items", "100", "--slice", "5", "--db", db)).isZero();
+    assertThat(run("--items", "200", "--slice", "5", "--db", db)).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8))
+        .contains("check             OK: table has 200 rows (expected 200)");
+  }
+
+  @Test
   void helpPrintsTheUsage() throws Exception {
     assertThat(run("--help")).isZero();
     assertThat(out.toString(StandardCharsets.UTF_8)).contains("--items N").contains("--interval MS");

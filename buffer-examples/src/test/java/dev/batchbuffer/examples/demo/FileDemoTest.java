@@ -17,7 +17,7 @@ class FileDemoTest {
     assertThat(report)
         .contains("append-only log file")
         .contains("rows written      20,000")
-        .contains("check             OK: table has 20,000 rows (expected 20,000)")
+        .contains("check             OK: file has 20,000 lines (expected 20,000)")
         .containsPattern("speed-up +\\d+x");
   }
 }

@@ -20,7 +20,7 @@ class KafkaDemoIT {
     assertThat(report)
         .contains("Apache Kafka 4.4.0 (in-process KRaft broker")
         .contains("rows written      20,000")
-        .contains("check             OK: table has 20,000 rows (expected 20,000), checksum")
+        .contains("check             OK: topic has 20,000 records (expected 20,000), checksum")
         .contains(", 0 duplicates")
         .containsPattern("speed-up +\\d+x");
   }

@@ -27,7 +27,7 @@ class KinesisDemoIT {
         .contains("-> Kinesis (kinesalite, 4 shards) on 127.0.0.1:")
         .contains("one PutRecords request each")
         .contains("accepted          5,000 (failed 0, rejected 0, waiting 0)")
-        .contains("check             OK: table has 5,000 rows (expected 5,000)")
+        .contains("check             OK: stream has 5,000 records (expected 5,000)")
         .containsPattern("speed-up +\\d+x");
   }
 }

@@ -27,7 +27,7 @@ class PubSubDemoIT {
         .contains("-> Pub/Sub emulator on ")
         .contains("one REST publish request each")
         .contains("accepted          5,000 (failed 0, rejected 0, waiting 0)")
-        .contains("check             OK: table has 5,000 rows (expected 5,000)")
+        .contains("check             OK: subscription has 5,000 messages (expected 5,000)")
         .containsPattern("speed-up +\\d+x");
   }
 }

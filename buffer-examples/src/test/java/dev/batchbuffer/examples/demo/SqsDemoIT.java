@@ -17,7 +17,7 @@ class SqsDemoIT {
     assertThat(report)
         .contains("ElasticMQ (in-process) at http://127.0.0.1:")
         .contains("one SendMessageBatch request")
-        .contains("check             OK: table has 3,000 rows (expected 3,000)")
+        .contains("check             OK: queue has 3,000 messages (expected 3,000)")
         .contains("0 duplicates")
         .contains("accepted          3,000 (failed 0, rejected 0, waiting 0)")
         .containsPattern("speed-up +\\d+x");

@@ -36,7 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link FileLogWriter} and {@link FileLogReader} on a real file: every record is in the file
  * exactly once and in order, each batch is one write call, the sync hook runs on its period and
  * once after the last write of {@code close()}, a failed write dead-letters exactly its batch and
- * leaves no part of it in the file, and the reader stops at a torn or damaged line.
+ * leaves no part of it in the file, a record that UTF-8 cannot encode as it is (an unpaired
+ * surrogate) is rejected rather than written altered, and the reader stops at a torn or damaged
+ * line.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class FileLogWriterTest {
@@ -236,6 +238,41 @@ class FileLogWriterTest {
     assertThat(stats.rejected()).isEqualTo(1);
     assertIdentity(stats);
     assertThat(FileLogReader.read(dir.resolve("log")).records()).containsExactly("a", "d");
+  }
+
+  @Test
+  void aRecordThatIsNotValidUnicodeIsRejectedInsteadOfWrittenAltered() throws Exception {
+    CompletableFuture<Void> bad;
+    BufferStats stats;
+    try (FileLogWriter log = FileLogWriter.open(dir.resolve("log"), 0)) {
+      Buffer<String> buffer = start(log, 10, new ManualTimeSource());
+      buffer.add("a");
+      bad = buffer.submit("half \uD83D of a pair"); // UTF-8 would write it as "half ? of a pair"
+      buffer.add("\uDE00 low alone");
+      buffer.add("whole \uD83D\uDE00 pair, é, €");
+      buffer.close();
+      stats = buffer.stats();
+    }
+    assertThat(deadLetters).containsExactly("half \uD83D of a pair", "\uDE00 low alone");
+    assertThat(deadLetterErrors).hasSize(2).allSatisfy(e -> assertThat(e)
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("surrogate"));
+    assertThat(bad).failsWithin(Duration.ofSeconds(5)).withThrowableThat().havingCause()
+        .isInstanceOfSatisfying(DeliveryException.class,
+            e -> assertThat(e.reason()).isEqualTo(DeliveryException.Reason.REJECTED));
+    assertThat(stats.rejected()).isEqualTo(2);
+    assertIdentity(stats);
+    assertThat(FileLogReader.read(dir.resolve("log")).records())
+        .containsExactly("a", "whole \uD83D\uDE00 pair, é, €");
+  }
+
+  @Test
+  void writeRefusesABatchHoldingAnUnpairedSurrogateBeforeWritingAnything() throws Exception {
+    try (FileLogWriter log = FileLogWriter.open(dir.resolve("log"), 0)) {
+      assertThatThrownBy(() -> log.write(List.of("fine", "ends with half a pair \uD83D")))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThat(log.writtenBytes()).isZero();
+    }
+    assertThat(Files.size(dir.resolve("log"))).isZero();
   }
 
   @Test

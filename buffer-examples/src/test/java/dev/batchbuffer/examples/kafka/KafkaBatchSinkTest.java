@@ -9,8 +9,10 @@ import dev.batchbuffer.Config;
 import dev.batchbuffer.DeliveryException;
 import dev.batchbuffer.FlushMiddleware;
 import dev.batchbuffer.PartialFlushException;
+import dev.batchbuffer.Presets;
 import dev.batchbuffer.RetryPolicy;
 import dev.batchbuffer.TimeSource;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -26,6 +28,10 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.record.internal.AbstractRecords;
+import org.apache.kafka.common.record.internal.CompressionType;
+import org.apache.kafka.common.record.internal.RecordBatch;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
@@ -34,7 +40,9 @@ import org.junit.jupiter.api.Timeout;
 /**
  * {@link KafkaBatchSink} without a broker, on Kafka's {@link MockProducer}: records that fail are
  * reported by their index, so the retry middleware sends only those again, in order, and a record
- * that cannot succeed reaches the dead-letter hook alone while its batch-mates are delivered.
+ * that cannot succeed reaches the dead-letter hook alone while its batch-mates are delivered; and
+ * {@link KafkaBatchSink#policy()} counts a record as the producer does against
+ * {@code max.request.size}, so one the producer would refuse is rejected before it is sent.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class KafkaBatchSinkTest {
@@ -226,6 +234,83 @@ class KafkaBatchSinkTest {
   void utf8SizeCountsKeyAndValueBytes() {
     assertThat(KafkaBatchSink.utf8Size(new ProducerRecord<>("t", "ké", "€"))).isEqualTo(3 + 3);
     assertThat(KafkaBatchSink.utf8Size(new ProducerRecord<>("t", null, "abc"))).isEqualTo(3);
+  }
+
+  static ProducerRecord<String, String> record(@Nullable String key, @Nullable String value,
+      RecordHeader... headers) {
+    return new ProducerRecord<>("t", null, key, value, List.of(headers));
+  }
+
+  /** Kafka's own count, the one {@code KafkaProducer.send} checks against max.request.size. */
+  static int kafkasCount(ProducerRecord<String, String> r) {
+    return AbstractRecords.estimateSizeInBytesUpperBound(RecordBatch.CURRENT_MAGIC_VALUE,
+        CompressionType.NONE, r.key() == null ? null : r.key().getBytes(StandardCharsets.UTF_8),
+        r.value() == null ? null : r.value().getBytes(StandardCharsets.UTF_8),
+        r.headers().toArray());
+  }
+
+  @Test
+  void recordSizeUpperBoundIsWhatTheProducerChecksAgainstMaxRequestSize() {
+    List<ProducerRecord<String, String>> records = List.of(
+        record("k", "v"),
+        record(null, "abc"),
+        record("k", null),
+        record("ké", "€".repeat(50)),
+        record("k", "x".repeat(63)),
+        record("k", "x".repeat(64)),
+        record("k", "x".repeat(8_191)),
+        record("k", "x".repeat(8_192)),
+        record("k", "x".repeat(1_048_575)),
+        record("k", "v", new RecordHeader("trace", "abc".getBytes(StandardCharsets.UTF_8)),
+            new RecordHeader("é", null), new RecordHeader("big", new byte[70_000])));
+    for (ProducerRecord<String, String> r : records) {
+      assertThat(KafkaBatchSink.recordSizeUpperBound(r)).as("%s", r.headers())
+          .isEqualTo(kafkasCount(r));
+    }
+  }
+
+  @Test
+  void aRecordWhoseKeyAndValueFitButWhichTheProducerWouldRefuseIsRejectedBeforeItIsSent()
+      throws Exception {
+    // key + value = max.request.size exactly: the key/value preset alone lets it through, and the
+    // producer would fail it with RecordTooLargeException (it counts the record's overheads).
+    ProducerRecord<String, String> atTheLimit = record("k", "x".repeat(1_048_575));
+    ProducerRecord<String, String> withHeaders = record("k", "x".repeat(1_040_000),
+        new RecordHeader("h", new byte[9_000]));
+    assertThat(KafkaBatchSink.utf8Size(atTheLimit)).isEqualTo(Presets.KAFKA_MAX_REQUEST_SIZE);
+    assertThat(kafkasCount(atTheLimit)).isGreaterThan((int) Presets.KAFKA_MAX_REQUEST_SIZE);
+    assertThat(kafkasCount(withHeaders)).isGreaterThan((int) Presets.KAFKA_MAX_REQUEST_SIZE);
+    ProducerRecord<String, String> fits = record("k", "x".repeat(1_048_000));
+    assertThat(kafkasCount(fits)).isLessThanOrEqualTo((int) Presets.KAFKA_MAX_REQUEST_SIZE);
+
+    List<String> rejected = new CopyOnWriteArrayList<>();
+    CompletableFuture<Void> tooLarge;
+    CompletableFuture<Void> tooLargeWithHeaders;
+    CompletableFuture<Void> fitting;
+    Buffer<ProducerRecord<String, String>> buffer = Buffer.start(
+        Config.builder(new KafkaBatchSink<>(producer))
+            .policy(KafkaBatchSink.policy())
+            .flushInterval(Duration.ofDays(1))
+            .onReject(r -> rejected.add(r.value().substring(0, 1) + r.value().length()))
+            .build());
+    try {
+      tooLarge = buffer.submit(atTheLimit);
+      tooLargeWithHeaders = buffer.submit(withHeaders);
+      fitting = buffer.submit(fits);
+    } finally {
+      buffer.close();
+    }
+    assertThat(fitting).succeedsWithin(Duration.ofSeconds(5));
+    assertThat(tooLarge).failsWithin(Duration.ofSeconds(5)).withThrowableThat()
+        .havingCause().isInstanceOfSatisfying(DeliveryException.class,
+            e -> assertThat(e.reason()).isEqualTo(DeliveryException.Reason.REJECTED));
+    assertThat(tooLargeWithHeaders).isCompletedExceptionally();
+    assertThat(rejected).containsExactly("x1048575", "x1040000");
+    assertThat(producer.sent).hasSize(1);
+    BufferStats stats = buffer.stats();
+    assertThat(stats.accepted()).isEqualTo(3);
+    assertThat(stats.flushed() + stats.failed() + stats.rejected()).isEqualTo(stats.accepted());
+    assertThat(stats.rejected()).isEqualTo(2);
   }
 
   @Test
