@@ -198,15 +198,16 @@ public final class Loop<K, T> implements Runnable {
       if (problems.fatal() != null) {
         return;
       }
-      KeyFlow<T> f = flow;
-      if (f != null) {
-        f.releaseReady();
-      }
       int n = 0;
-      Object element;
-      while (n < BURST && (f == null || f.hasRoom()) && (element = channel.poll()) != null) {
-        take(element);
-        n++;
+      KeyFlow<T> f = flow;
+      if (f == null) { // the plain path: its per-item loop tests nothing of the key flow
+        Object element;
+        while (n < BURST && (element = channel.poll()) != null) {
+          take(element);
+          n++;
+        }
+      } else {
+        n = takeHeld(f);
       }
       if (n > 0) {
         channel.signalProducers();
@@ -229,6 +230,23 @@ public final class Loop<K, T> implements Runnable {
       }
       park(now);
     }
+  }
+
+  /**
+   * With per-key flow control: releases the held batches that may go, then takes up to
+   * {@link #BURST} elements while the key flow has room for more held items.
+   *
+   * @return how many elements were taken
+   */
+  private int takeHeld(KeyFlow<T> f) {
+    f.releaseReady();
+    int n = 0;
+    Object element;
+    while (n < BURST && f.hasRoom() && (element = channel.poll()) != null) {
+      take(element);
+      n++;
+    }
+    return n;
   }
 
   /** DRAINING or GIVING_UP, to the end. */
