@@ -36,7 +36,14 @@ public final class FileDemoBackend implements DemoBackend {
     file = dir.resolve("orders.log");
     singleFile = dir.resolve("orders-single.log");
     writer = FileLogWriter.open(file, SYNC_EVERY_BYTES);
-    single = FileLogWriter.open(singleFile, 0);
+    try {
+      single = FileLogWriter.open(singleFile, 0);
+    } catch (IOException | RuntimeException e) { // nothing opened may outlive a failed start
+      writer.close();
+      Files.deleteIfExists(file);
+      Files.deleteIfExists(dir);
+      throw e;
+    }
   }
 
   @Override

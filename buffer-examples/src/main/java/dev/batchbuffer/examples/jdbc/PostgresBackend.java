@@ -34,24 +34,17 @@ public final class PostgresBackend implements DemoBackend {
    */
   public PostgresBackend() throws IOException, SQLException {
     server = LocalPostgres.start();
-    try (Connection c = server.dataSource().getConnection(); Statement s = c.createStatement()) {
-      for (String table : List.of("orders", "orders_single")) {
-        s.execute("CREATE TABLE " + table + " (id BIGINT PRIMARY KEY, producer INTEGER NOT NULL, "
-            + "customer TEXT NOT NULL, amount_cents BIGINT NOT NULL, created_at BIGINT NOT NULL)");
-      }
-    } catch (SQLException e) {
-      try {
-        server.close();
-      } catch (IOException closing) {
-        e.addSuppressed(closing);
-      }
-      throw e;
-    }
-    writer = new JdbcBatchWriter<>(server.dataSource(), INSERT.formatted("orders"),
-        PostgresBackend::bind);
     try {
+      try (Connection c = server.dataSource().getConnection(); Statement s = c.createStatement()) {
+        for (String table : List.of("orders", "orders_single")) {
+          s.execute("CREATE TABLE " + table + " (id BIGINT PRIMARY KEY, producer INTEGER NOT NULL, "
+              + "customer TEXT NOT NULL, amount_cents BIGINT NOT NULL, created_at BIGINT NOT NULL)");
+        }
+      }
+      writer = new JdbcBatchWriter<>(server.dataSource(), INSERT.formatted("orders"),
+          PostgresBackend::bind);
       single = server.dataSource().getConnection();
-    } catch (SQLException e) {
+    } catch (SQLException | RuntimeException | Error e) { // the server must not outlive a failed start
       try {
         server.close();
       } catch (IOException closing) {

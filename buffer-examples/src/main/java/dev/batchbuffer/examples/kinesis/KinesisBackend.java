@@ -40,14 +40,19 @@ public final class KinesisBackend implements DemoBackend {
    */
   public KinesisBackend() throws IOException, InterruptedException {
     server = LocalKinesis.start();
+    KinesisClient client = null;
     try {
-      kinesis = KinesisSettings.local(server.endpoint()).client(List.of());
-      KinesisStreams.create(kinesis, STREAM, SHARDS);
-      KinesisStreams.create(kinesis, SINGLE, 1);
-    } catch (RuntimeException e) {
+      client = KinesisSettings.local(server.endpoint()).client(List.of());
+      KinesisStreams.create(client, STREAM, SHARDS);
+      KinesisStreams.create(client, SINGLE, 1);
+    } catch (RuntimeException | Error e) { // nothing started may outlive a failed start
+      if (client != null) {
+        client.close();
+      }
       server.close();
       throw e;
     }
+    kinesis = client;
     put = FlushMiddleware.chain(KinesisPublisher.putRecords(kinesis, STREAM),
         FlushMiddleware.retry(RetryPolicy.builder().maxAttempts(5)
             .backoff(Duration.ofMillis(50), Duration.ofSeconds(2))
