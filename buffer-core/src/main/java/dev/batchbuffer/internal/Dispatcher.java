@@ -1102,14 +1102,25 @@ public final class Dispatcher<T> {
     return expired(batch, futures, held, since, now);
   }
 
-  /** A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false. */
+  /**
+   * A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false.
+   * The key flow, which let it go, hears it as {@link #expiredUnsent} tells it: else the key would
+   * stay in flight there for good, and hold its later batches forever.
+   */
   private boolean expiredQueued(Job<T> job) {
-    if (time.nanoTime() - job.since < deliveryTimeout) {
+    long now = time.nanoTime();
+    if (now - job.since < deliveryTimeout) {
       return false;
     }
     pending--;
     telemetry.flushAbandoned(job.batch.size(), job.bytes);
-    return expired(job.batch, job.futures, job.held, job.since, time.nanoTime());
+    KeyFlow<T> kf = keyFlow;
+    if (kf != null) { // before the futures and onFlushError: either may see or resume the key
+      Object k = Objects.requireNonNull(job.key);
+      kf.failedForGood(k);
+      kf.settled(k);
+    }
+    return expired(job.batch, job.futures, job.held, job.since, now);
   }
 
   /** Adds items to the undelivered list unless close(timeout) already took it. */
