@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -13,6 +14,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Attacks the seams between the features of issue 12 (delivery deadlines, adaptive flow control,
@@ -119,6 +122,66 @@ class FlowControlAdversarialTest {
       assertThat(closed.undelivered()).as("nothing left behind at close").isEmpty();
     }
     assertThat(ledger.flushed.items()).contains("a:3").doesNotContain("a:2");
+    ledger.assertBalanced();
+  }
+
+  /**
+   * A throttling predicate is user code: one that throws an error (an assertion in it, say) must
+   * count as "not throttled", as one that throws an exception does, on the loop (a settled
+   * flush) and on a flush thread (a retry's attempt): the failed batch still reaches onFlushError
+   * with its futures failed, and the buffer goes on flushing.
+   */
+  @ParameterizedTest(name = "retry {0}")
+  @ValueSource(booleans = {false, true})
+  void aThrottlingPredicateThatThrowsAnErrorCountsAsNotThrottled(boolean retry) throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Ledger<Integer> ledger = new Ledger<>();
+    FlushFunc<Integer> backend = batch -> {
+      if (batch.contains(1)) {
+        throw new IOException("refused " + batch);
+      }
+      ledger.flushed.flush(batch);
+    };
+    RetryPolicy once = RetryPolicy.builder().maxAttempts(1).build();
+    FlushFunc<Integer> flush = retry
+        ? FlushMiddleware.chain(backend, FlushMiddleware.<Integer>retry(once, time)) : backend;
+    FlowControl broken = FlowControl.aimd().throttledWhen(e -> {
+      throw new AssertionError("predicate bug");
+    }).build();
+    Buffer<Integer> buffer = Buffer.start(Config.builder(flush).capacity(1)
+        .onFlushError(ledger::onFlushError).build(),
+        Options.builder().timeSource(time).flowControl(broken).build());
+    ledger.accepted.addAndGet(2);
+    CompletableFuture<Void> first = buffer.submit(1);
+    assertThat(reasonOf(first)).isEqualTo(DeliveryException.Reason.FAILED);
+    buffer.submit(2).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    CloseResult<Integer> closed = buffer.close(WAIT);
+    assertThat(closed.drained()).isTrue();
+    assertThat(ledger.failed).containsExactly(1);
+    assertThat(ledger.flushed.items()).containsExactly(2);
+    ledger.assertBalanced();
+  }
+
+  /**
+   * A throttling predicate that throws a VirtualMachineError stops the buffer (as any callback's
+   * does), but the batch it was judging is still settled: its future fails, onFlushError has it.
+   */
+  @Test
+  void aThrottlingPredicateThatThrowsAVirtualMachineErrorStillLetsTheBatchSettle()
+      throws Exception {
+    Ledger<Integer> ledger = new Ledger<>();
+    FlowControl fatal = FlowControl.aimd().throttledWhen(e -> {
+      throw new OutOfMemoryError("simulated");
+    }).build();
+    Buffer<Integer> buffer = Buffer.start(Config.<Integer>builder(batch -> {
+      throw new IOException("refused " + batch);
+    }).capacity(1).onFlushError(ledger::onFlushError).build(),
+        Options.builder().timeSource(new ManualTimeSource()).flowControl(fatal).build());
+    ledger.accepted.incrementAndGet();
+    CompletableFuture<Void> first = buffer.submit(1);
+    assertThat(reasonOf(first)).isEqualTo(DeliveryException.Reason.FAILED);
+    buffer.close(WAIT);
+    assertThat(ledger.failed).containsExactly(1);
     ledger.assertBalanced();
   }
 }

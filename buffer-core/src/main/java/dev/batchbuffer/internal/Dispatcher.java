@@ -799,7 +799,13 @@ public final class Dispatcher<T> {
       }
       pending--;
       if (flow != null) { // first: whoever sees the items settled sees the limit they caused
-        flowSettled(flow, job);
+        try {
+          flowSettled(flow, job);
+        } catch (Throwable t) { // the job is polled: it must be settled whatever this threw
+          problems.caught(t);
+          problems.report(Problems.Kind.POLICY_FAILED, "the flow control failed to judge a "
+              + "flush; it counts as neither a success nor a throttle", t);
+        }
       }
       settle(job, job.interrupted);
       KeyFlow<T> kf = keyFlow;
