@@ -5,8 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.batchbuffer.testing.ManualTimeSource;
+import dev.batchbuffer.testing.RecordingFlush;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -183,5 +188,187 @@ class FlowControlAdversarialTest {
     buffer.close(WAIT);
     assertThat(ledger.failed).containsExactly(1);
     ledger.assertBalanced();
+  }
+
+  /** Asserts the stats' identity at a quiescent point (after close). */
+  static void assertStatsBalanced(BufferStats s) {
+    assertThat(s.flushed() + s.failed() + s.rejected() + s.undelivered() + s.itemsWaiting()
+        + s.itemsFlushing()).as("stats identity: %s", s).isEqualTo(s.accepted());
+    assertThat(s.expired() + s.itemsFailedPaused()).as("expired and paused are inside failed")
+        .isLessThanOrEqualTo(s.failed());
+  }
+
+  /**
+   * close(Duration) while batches wait for their key's rate (inline flushes, and with adaptive
+   * flow control): when its time is up they are given up, listed in acceptance order, their
+   * futures fail with UNDELIVERED, and nothing waits for the rate any longer.
+   */
+  @ParameterizedTest(name = "flow control {0}")
+  @ValueSource(booleans = {false, true})
+  void closeWithATimeoutGivesUpBatchesHeldByAKeysRateInAcceptanceOrder(boolean flowControl)
+      throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    RecordingFlush<String> backend = new RecordingFlush<>();
+    KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> backend.flush(batch))
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
+        .deliveryTimeout(Duration.ofHours(1)).keyRateLimit(1).timeSource(time);
+    if (flowControl) {
+      b.flowControl(FlowControl.aimd().build());
+    }
+    KeyedBuffer<String, String> buffer = b.start();
+    List<CompletableFuture<Void>> futures = new ArrayList<>();
+    for (String item : List.of("a:1", "a:2", "b:1", "a:3")) {
+      futures.add(buffer.submit(item));
+    }
+    futures.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    futures.get(2).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 2);
+    CompletableFuture<CloseResult<String>> closing =
+        Async.call(() -> buffer.close(Duration.ofMillis(500)));
+    time.awaitTimedWaiters(2, WAIT); // the loop waits for the bucket, the closer for its time
+    time.advance(Duration.ofMillis(500)); // not enough for a:2's bucket; the close's time is up
+    CloseResult<String> closed = closing.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    assertThat(closed.undelivered()).containsExactly("a:2", "a:3");
+    assertThat(reasonOf(futures.get(1))).isEqualTo(DeliveryException.Reason.UNDELIVERED);
+    assertThat(reasonOf(futures.get(3))).isEqualTo(DeliveryException.Reason.UNDELIVERED);
+    assertThat(backend.items()).containsExactlyInAnyOrder("a:1", "b:1");
+    assertStatsBalanced(buffer.stats());
+  }
+
+  /**
+   * close(Duration) while the loop waits for the adaptive rate to let a batch go: it stops
+   * waiting when the time is up, and the batch and what is behind it are given up in order.
+   */
+  @Test
+  void closeWithATimeoutGivesUpABatchWaitingForTheFlowControlsRate() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    RecordingFlush<Integer> backend = new RecordingFlush<>();
+    Buffer<Integer> buffer = Buffer.start(Config.builder(backend).capacity(1).build(),
+        Options.builder().timeSource(time)
+            .flowControl(FlowControl.aimd().itemsPerSecond(1, 1, 2, 1).build()).build());
+    List<CompletableFuture<Void>> futures = new ArrayList<>();
+    for (int i = 1; i <= 3; i++) {
+      futures.add(buffer.submit(i));
+    }
+    futures.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    CompletableFuture<CloseResult<Integer>> closing =
+        Async.call(() -> buffer.close(Duration.ofMillis(500)));
+    time.awaitTimedWaiters(2, WAIT); // the loop waits for the rate, the closer for its time
+    time.advance(Duration.ofMillis(500));
+    CloseResult<Integer> closed = closing.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    assertThat(closed.undelivered()).containsExactly(2, 3);
+    assertThat(reasonOf(futures.get(1))).isEqualTo(DeliveryException.Reason.UNDELIVERED);
+    assertThat(backend.items()).containsExactly(1);
+    assertStatsBalanced(buffer.stats());
+  }
+
+  /**
+   * The clock jumps far past the deadline of every batch a key's rate holds: each fails at once
+   * with EXPIRED and takes no tokens (without pausing); with FAIL_FAST pausing the first expiry
+   * pauses the key and the rest fail with KEY_PAUSED; with WAIT the rest wait for resume(key).
+   * Nothing is sent late, and the identity holds.
+   */
+  @ParameterizedTest(name = "pause {0}")
+  @ValueSource(strings = {"NONE", "FAIL_FAST", "WAIT"})
+  void aClockJumpPastEveryDeadlineExpiresTheHeldBatchesWithoutSendingThem(String pause)
+      throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Ledger<String> ledger = new Ledger<>();
+    KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> ledger.flushed.flush(batch))
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
+        .deliveryTimeout(Duration.ofSeconds(5)).keyRateLimit(1).maxInFlight(2)
+        .onFlushError(ledger::onFlushError).timeSource(time);
+    if (!pause.equals("NONE")) {
+      b.pauseKeyOnFailure(PauseMode.valueOf(pause));
+    }
+    KeyedBuffer<String, String> buffer = b.start();
+    List<CompletableFuture<Void>> futures = new ArrayList<>();
+    for (int i = 1; i <= 4; i++) {
+      futures.add(buffer.submit("a:" + i));
+      ledger.accepted.incrementAndGet();
+    }
+    futures.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 3);
+    time.awaitTimedWaiters(1, WAIT);
+    time.advance(Duration.ofDays(365));
+    assertThat(reasonOf(futures.get(1))).isEqualTo(DeliveryException.Reason.EXPIRED);
+    switch (pause) {
+      case "NONE" -> {
+        assertThat(reasonOf(futures.get(2))).isEqualTo(DeliveryException.Reason.EXPIRED);
+        assertThat(reasonOf(futures.get(3))).isEqualTo(DeliveryException.Reason.EXPIRED);
+      }
+      case "FAIL_FAST" -> {
+        assertThat(reasonOf(futures.get(2))).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+        assertThat(reasonOf(futures.get(3))).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+      }
+      default -> {
+        assertThat(buffer.pausedKeys()).containsExactly("a");
+        buffer.resume("a"); // a:3 expired too: the key pauses again at once
+        assertThat(reasonOf(futures.get(2))).isEqualTo(DeliveryException.Reason.EXPIRED);
+        await().atMost(WAIT).until(() -> buffer.pausedKeys().contains("a"));
+        buffer.resume("a");
+        assertThat(reasonOf(futures.get(3))).isEqualTo(DeliveryException.Reason.EXPIRED);
+      }
+    }
+    CloseResult<String> closed = close(buffer, time);
+    assertThat(closed.undelivered()).isEmpty();
+    assertThat(ledger.flushed.items()).containsExactly("a:1");
+    ledger.assertBalanced();
+    BufferStats s = buffer.stats();
+    assertStatsBalanced(s);
+    assertThat(s.expired()).isEqualTo(pause.equals("FAIL_FAST") ? 1 : 3);
+  }
+
+  /**
+   * A keyed asynchronous ResultBuffer with every feature on (adaptive flow control, a per-key
+   * rate, a deadline, WAIT pausing): an item answered with a failure pauses its key, the key's
+   * later items wait while another key flows, resume(key) sends them in order, and every future
+   * completes once, the identity holding.
+   */
+  @Test
+  void aKeyedAsyncResultBufferWithEveryFeatureOnPausesWaitsAndResumesInOrder() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Queue<String> sent = new ConcurrentLinkedQueue<>();
+    Queue<String> failedItems = new ConcurrentLinkedQueue<>();
+    AsyncResultFlushFunc<String, String> write = (batch, results) -> {
+      for (int i = 0; i < batch.size(); i++) {
+        String item = batch.get(i);
+        if (item.endsWith("!")) {
+          results.fail(i, new IOException("refused " + item));
+        } else {
+          sent.add(item);
+          results.succeed(i, "ok " + item);
+        }
+      }
+      return CompletableFuture.supplyAsync(() -> "done", Async.VIRTUAL);
+    };
+    ResultBuffer<String, String> buffer = ResultBuffer.builderAsync(write)
+        .keyed(FlowControlAdversarialTest::keyOf, k -> k.policy(FlushPolicy.count(1))
+            .flushInterval(Duration.ofSeconds(1)).deliveryTimeout(Duration.ofHours(1))
+            .flowControl(FlowControl.aimd().build()).keyRateLimit(1000)
+            .pauseKeyOnFailure(PauseMode.WAIT).timeSource(time)
+            .onFlushError((e, items) -> failedItems.addAll(items)))
+        .start();
+    CompletableFuture<String> bad = buffer.submit("a:1!");
+    assertThat(reasonOf(bad)).isEqualTo(DeliveryException.Reason.FAILED);
+    assertThat(buffer.pausedKeys()).containsExactly("a");
+    List<CompletableFuture<String>> waiting = new ArrayList<>();
+    for (int i = 2; i <= 4; i++) {
+      waiting.add(buffer.submit("a:" + i));
+    }
+    assertThat(buffer.submit("b:1").get(WAIT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("ok b:1");
+    await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 3);
+    assertThat(waiting).noneMatch(CompletableFuture::isDone);
+    buffer.resume("a");
+    for (int i = 0; i < waiting.size(); i++) {
+      assertThat(waiting.get(i).get(WAIT.toSeconds(), TimeUnit.SECONDS))
+          .isEqualTo("ok a:" + (i + 2));
+    }
+    buffer.close();
+    assertThat(sent).containsExactly("b:1", "a:2", "a:3", "a:4");
+    assertThat(failedItems).containsExactly("a:1!");
+    assertStatsBalanced(buffer.stats());
   }
 }
