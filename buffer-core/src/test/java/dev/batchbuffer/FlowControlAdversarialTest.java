@@ -10,7 +10,11 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Queue;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -369,6 +373,127 @@ class FlowControlAdversarialTest {
     buffer.close();
     assertThat(sent).containsExactly("b:1", "a:2", "a:3", "a:4");
     assertThat(failedItems).containsExactly("a:1!");
+    assertStatsBalanced(buffer.stats());
+  }
+
+  /** A throttling error, recognised by the default predicate by its simple name. */
+  static final class ThrottlingException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    ThrottlingException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Every feature at once, at random (seeded; replay one with {@code -Dbatchbuffer.h12.seed=N},
+   * run more with {@code -Dbatchbuffer.h12.runs=N}): adaptive flow control or maxInFlight 1 to 3,
+   * a per-key rate, a deadline, each pause mode, retry, a backend that fails some items for good
+   * and throttles others once, a clock that starts just before it wraps and jumps while producers
+   * add, resume(key) and flush() calls at random. After close: every future completed, each
+   * delivered item delivered once and in its key's order, and the accounting identity holds in
+   * the ledger and in the stats.
+   */
+  @Test
+  void everyFeatureAtOnceKeepsTheIdentityTheFuturesAndEachKeysOrder() throws Exception {
+    Long replay = Long.getLong("batchbuffer.h12.seed");
+    long base = replay != null ? replay : System.nanoTime();
+    int runs = replay != null ? 1 : Integer.getInteger("batchbuffer.h12.runs", 12);
+    System.out.println("FlowControlAdversarialTest: " + runs + " seeds from " + base);
+    for (int i = 0; i < runs; i++) {
+      long seed = base + i;
+      try {
+        everyFeatureScenario(seed);
+      } catch (Throwable t) {
+        throw new AssertionError("seed " + seed + " failed; replay with -Dbatchbuffer.h12.seed="
+            + seed, t);
+      }
+    }
+  }
+
+  private static void everyFeatureScenario(long seed) throws Exception {
+    Random random = new Random(seed);
+    ManualTimeSource time = new ManualTimeSource(Long.MAX_VALUE - random.nextInt(4) * 1_000_000_000L);
+    boolean flow = random.nextBoolean();
+    int maxInFlight = flow ? 1 : 1 + random.nextInt(3);
+    PauseMode pause = random.nextInt(3) == 0 ? null : (random.nextBoolean() ? PauseMode.FAIL_FAST : PauseMode.WAIT);
+    long rate = random.nextBoolean() ? 5 + random.nextInt(20) : 0;
+    Duration deadline = random.nextBoolean() ? Duration.ofSeconds(2 + random.nextInt(5)) : null;
+    boolean retry = random.nextBoolean();
+    Ledger<String> ledger = new Ledger<>();
+    Map<String, Integer> attempts = new ConcurrentHashMap<>();
+    FlushFunc<String> backend = batch -> {
+      for (String item : batch) {
+        int id = Integer.parseInt(item.substring(item.indexOf(':') + 1));
+        if (id % 7 == 3) {
+          throw new IOException("refused for good: " + item);
+        }
+        if (id % 5 == 1 && attempts.merge(item, 1, Integer::sum) == 1) {
+          throw new ThrottlingException("slow down: " + item);
+        }
+      }
+      ledger.flushed.flush(batch);
+    };
+    FlushFunc<String> flush = retry ? FlushMiddleware.chain(backend, FlushMiddleware.<String>retry(
+        RetryPolicy.builder().maxAttempts(2).backoff(Duration.ofMillis(100),
+            Duration.ofMillis(100)).jitter(0).build(), time)) : backend;
+    KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> flush.flush(batch))
+        .policy(FlushPolicy.count(1 + random.nextInt(3))).flushInterval(Duration.ofSeconds(1))
+        .onFlushError(ledger::onFlushError).onReject(ledger::onReject).timeSource(time);
+    if (flow) {
+      b.flowControl(FlowControl.aimd().maxLimit(4).build());
+    } else {
+      b.maxInFlight(maxInFlight);
+    }
+    if (pause != null) {
+      b.pauseKeyOnFailure(pause);
+    }
+    if (rate > 0) {
+      b.keyRateLimit(rate);
+    }
+    if (deadline != null) {
+      b.deliveryTimeout(deadline);
+    }
+    KeyedBuffer<String, String> buffer = b.start();
+    String setup = "flow " + flow + ", maxInFlight " + maxInFlight + ", pause " + pause
+        + ", rate " + rate + ", deadline " + deadline + ", retry " + retry;
+    Map<String, CompletableFuture<Void>> futures = new LinkedHashMap<>();
+    List<CompletableFuture<Void>> flushes = new ArrayList<>();
+    List<String> keys = List.of("a", "b", "c");
+    for (int id = 0; id < 60; id++) {
+      String item = keys.get(random.nextInt(keys.size())) + ":" + id;
+      futures.put(item, buffer.submit(item));
+      ledger.accepted.incrementAndGet();
+      switch (random.nextInt(10)) {
+        case 0 -> time.advance(Duration.ofMillis(random.nextInt(1500)));
+        case 1 -> buffer.resume(keys.get(random.nextInt(keys.size())));
+        case 2 -> flushes.add(buffer.flush());
+        default -> { }
+      }
+    }
+    CompletableFuture<Void> closing = Async.run(buffer::close);
+    await("close, with the clock moving, of " + setup).atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(20)).until(() -> {
+          time.advance(Duration.ofMillis(500));
+          return closing.isDone();
+        });
+    closing.get();
+    assertThat(futures.values()).as(setup).allMatch(CompletableFuture::isDone);
+    assertThat(flushes).as(setup).allMatch(CompletableFuture::isDone);
+    List<String> delivered = ledger.flushed.items();
+    assertThat(delivered).as(setup).doesNotHaveDuplicates();
+    for (var e : futures.entrySet()) {
+      boolean ok = !e.getValue().isCompletedExceptionally();
+      assertThat(delivered.contains(e.getKey())).as("%s: %s delivered iff its future succeeded",
+          setup, e.getKey()).isEqualTo(ok);
+    }
+    for (String key : keys) {
+      List<Integer> ids = delivered.stream().filter(it -> keyOf(it).equals(key))
+          .map(it -> Integer.parseInt(it.substring(it.indexOf(':') + 1))).toList();
+      assertThat(ids).as("%s: key %s in order", setup, key).isSorted();
+    }
+    ledger.assertBalanced();
     assertStatsBalanced(buffer.stats());
   }
 }
