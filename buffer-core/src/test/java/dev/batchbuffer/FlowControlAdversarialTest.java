@@ -135,6 +135,63 @@ class FlowControlAdversarialTest {
   }
 
   /**
+   * An ordered key (FAIL_FAST) whose flush expired while queued behind an abandoned call pauses,
+   * as a batch that expires before it is sent does: its next item fails with KEY_PAUSED, and
+   * after resume(key) the key sends again.
+   */
+  @Test
+  void aKeyPausesWhenItsFlushExpiresQueuedBehindAnAbandonedCall() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Ledger<String> ledger = new Ledger<>();
+    FlushFunc<String> stubborn = batch -> {
+      if (batch.contains("a:1")) {
+        started.countDown();
+        awaitStubbornly(release);
+        return; // too late: the buffer counted it as failed
+      }
+      ledger.flushed.flush(batch);
+    };
+    FlushFunc<String> timed = FlushMiddleware.chain(stubborn,
+        FlushMiddleware.<String>timeout(Duration.ofSeconds(1), time));
+    KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> timed.flush(batch))
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
+        .deliveryTimeout(Duration.ofSeconds(10)).maxInFlight(2)
+        .pauseKeyOnFailure(PauseMode.FAIL_FAST).onFlushError(ledger::onFlushError)
+        .timeSource(time).start();
+    try {
+      ledger.accepted.addAndGet(4);
+      CompletableFuture<Void> first = buffer.submit("a:1");
+      assertThat(started.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+      await("the timeout gives up on the stubborn call").atMost(WAIT).until(() -> {
+        time.advance(Duration.ofMillis(100));
+        return first.isDone();
+      });
+      assertThat(reasonOf(first)).isEqualTo(DeliveryException.Reason.FAILED);
+      assertThat(buffer.pausedKeys()).containsExactly("a");
+      buffer.resume("a");
+      CompletableFuture<Void> second = buffer.submit("a:2"); // queued behind the abandoned call
+      await().atMost(WAIT).until(() -> buffer.itemsInChannel() == 0
+          && buffer.stats().flushesInFlight() == 1);
+      time.advance(Duration.ofSeconds(20));
+      release.countDown();
+      assertThat(reasonOf(second)).isEqualTo(DeliveryException.Reason.EXPIRED);
+      assertThat(buffer.pausedKeys()).as("an expired batch pauses its key").containsExactly("a");
+      assertThat(reasonOf(buffer.submit("a:3"))).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+      buffer.resume("a");
+      buffer.submit("a:4").get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    } finally {
+      release.countDown();
+      assertThat(close(buffer, time).undelivered()).isEmpty();
+    }
+    assertThat(ledger.flushed.items()).containsExactly("a:4");
+    ledger.assertBalanced();
+    assertStatsBalanced(buffer.stats());
+  }
+
+  /**
    * A throttling predicate is user code: one that throws an error (an assertion in it, say) must
    * count as "not throttled", as one that throws an exception does, on the loop (a settled
    * flush) and on a flush thread (a retry's attempt): the failed batch still reaches onFlushError
