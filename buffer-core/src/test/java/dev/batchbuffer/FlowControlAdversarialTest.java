@@ -192,6 +192,41 @@ class FlowControlAdversarialTest {
   }
 
   /**
+   * A paused key (WAIT) whose held items fill the bound stops the loop taking items; close()
+   * must still wake it, without the clock moving, and fail those items with KEY_PAUSED while
+   * the other keys' items in the channel are delivered.
+   */
+  @Test
+  void closeWakesALoopStoppedByAPausedKeyAtTheHeldBound() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    Ledger<String> ledger = new Ledger<>();
+    KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+              if (batch.get(0).endsWith("!")) {
+                throw new IOException("refused " + batch);
+              }
+              ledger.flushed.flush(batch);
+            })
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1)).maxBufferedItems(2)
+        .pauseKeyOnFailure(PauseMode.WAIT).onFlushError(ledger::onFlushError).timeSource(time)
+        .start();
+    ledger.accepted.addAndGet(4);
+    assertThat(reasonOf(buffer.submit("a:1!"))).isEqualTo(DeliveryException.Reason.FAILED);
+    CompletableFuture<Void> a2 = buffer.submit("a:2");
+    CompletableFuture<Void> a3 = buffer.submit("a:3");
+    CompletableFuture<Void> b1 = buffer.submit("b:1");
+    await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 3);
+    assertThat(buffer.itemsInChannel()).as("b:1 waits in the channel").isEqualTo(1);
+    close(buffer, time);
+    assertThat(reasonOf(a2)).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+    assertThat(reasonOf(a3)).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+    b1.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    assertThat(ledger.flushed.items()).containsExactly("b:1");
+    ledger.assertBalanced();
+    assertStatsBalanced(buffer.stats());
+  }
+
+  /**
    * A throttling predicate is user code: one that throws an error (an assertion in it, say) must
    * count as "not throttled", as one that throws an exception does, on the loop (a settled
    * flush) and on a flush thread (a retry's attempt): the failed batch still reaches onFlushError
