@@ -227,6 +227,96 @@ class FlowControlAdversarialTest {
   }
 
   /**
+   * close(Duration) while the loop waits for the flow control's limit behind a flush that ignores
+   * the interrupt: it returns when its time and grace are up, listing what it gave up in order
+   * and saying a flush still runs; that flush, when it ends, goes to onFlushError; the identity
+   * holds.
+   */
+  @Test
+  void closeWithATimeoutWhileTheLoopWaitsForTheFlowLimitBehindAStubbornFlush() throws Exception {
+    ManualTimeSource time = new ManualTimeSource();
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Ledger<Integer> ledger = new Ledger<>();
+    Buffer<Integer> buffer = Buffer.start(Config.<Integer>builder(batch -> {
+      if (batch.contains(1)) {
+        started.countDown();
+        awaitStubbornly(release);
+      }
+      ledger.flushed.flush(batch);
+    }).capacity(1).onFlushError(ledger::onFlushError).build(),
+        Options.builder().timeSource(time).flowControl(FlowControl.aimd().maxLimit(1).build())
+            .build());
+    try {
+      ledger.accepted.addAndGet(3);
+      List<CompletableFuture<Void>> futures = new ArrayList<>();
+      for (int i = 1; i <= 3; i++) {
+        futures.add(buffer.submit(i));
+      }
+      assertThat(started.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<CloseResult<Integer>> closing =
+          Async.call(() -> buffer.close(Duration.ofSeconds(1)));
+      time.awaitTimedWaiters(1, WAIT); // the closer
+      time.advance(Duration.ofSeconds(1));
+      time.awaitTimedWaiters(1, WAIT); // the closer's grace
+      time.advance(Duration.ofMinutes(1));
+      CloseResult<Integer> closed = closing.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+      assertThat(closed.undelivered()).containsExactly(2, 3);
+      assertThat(closed.stillFlushing()).isTrue();
+      assertThat(reasonOf(futures.get(1))).isEqualTo(DeliveryException.Reason.UNDELIVERED);
+      release.countDown();
+      futures.get(0).handle((v, e) -> null).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+      await().atMost(WAIT).until(() -> ledger.flushed.itemCount() + ledger.failed.size() == 1);
+      ledger.accepted.addAndGet(-2); // handed back by close(timeout), not to the ledger
+      ledger.assertBalanced();
+    } finally {
+      release.countDown();
+    }
+  }
+
+  /**
+   * An ordered key's failures reach the dead-letter hook in the key's order: when a batch fails
+   * and pauses its key (FAIL_FAST), onFlushError and the futures hear that batch first, then the
+   * key's held batches that fail with KEY_PAUSED because of it.
+   */
+  @Test
+  void aPausingFailureReachesOnFlushErrorBeforeTheHeldItemsItFails() throws Exception {
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Queue<String> deadLetters = new ConcurrentLinkedQueue<>();
+    Queue<String> completed = new ConcurrentLinkedQueue<>();
+    KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+              if (batch.get(0).endsWith("!")) {
+                started.countDown();
+                release.await();
+                throw new IOException("refused " + batch);
+              }
+            })
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1)).maxInFlight(2)
+        .pauseKeyOnFailure(PauseMode.FAIL_FAST)
+        .onFlushError((e, items) -> deadLetters.addAll(items))
+        .timeSource(new ManualTimeSource()).start();
+    try {
+      CompletableFuture<Void> first = buffer.submit("a:1!");
+      CompletableFuture<Void> unusedFirst = first.whenComplete((v, e) -> completed.add("a:1!"));
+      assertThat(started.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Void> second = buffer.submit("a:2"); // held while a:1! runs
+      CompletableFuture<Void> unusedSecond = second.whenComplete((v, e) -> completed.add("a:2"));
+      await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 1
+          && buffer.itemsInChannel() == 0);
+      release.countDown();
+      assertThat(reasonOf(second)).isEqualTo(DeliveryException.Reason.KEY_PAUSED);
+      assertThat(reasonOf(first)).isEqualTo(DeliveryException.Reason.FAILED);
+    } finally {
+      release.countDown();
+      buffer.close();
+    }
+    assertThat(deadLetters).containsExactly("a:1!", "a:2");
+    assertThat(completed).containsExactly("a:1!", "a:2");
+  }
+
+  /**
    * A throttling predicate is user code: one that throws an error (an assertion in it, say) must
    * count as "not throttled", as one that throws an exception does, on the loop (a settled
    * flush) and on a flush thread (a retry's attempt): the failed batch still reaches onFlushError

@@ -1100,12 +1100,17 @@ public final class Dispatcher<T> {
       return false;
     }
     KeyFlow<T> kf = keyFlow;
+    Object k = key;
     if (kf != null) { // before the futures and onFlushError: either may see or resume the key
-      Object k = Objects.requireNonNull(key);
+      k = Objects.requireNonNull(key);
       kf.failedForGood(k);
       kf.settled(k);
     }
-    return expired(batch, futures, held, since, now);
+    boolean done = expired(batch, futures, held, since, now);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(Objects.requireNonNull(k));
+    }
+    return done;
   }
 
   /**
@@ -1121,12 +1126,16 @@ public final class Dispatcher<T> {
     pending--;
     telemetry.flushAbandoned(job.batch.size(), job.bytes);
     KeyFlow<T> kf = keyFlow;
+    Object k = Objects.requireNonNull(job.key);
     if (kf != null) { // before the futures and onFlushError: either may see or resume the key
-      Object k = Objects.requireNonNull(job.key);
       kf.failedForGood(k);
       kf.settled(k);
     }
-    return expired(job.batch, job.futures, job.held, job.since, now);
+    boolean done = expired(job.batch, job.futures, job.held, job.since, now);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(k);
+    }
+    return done;
   }
 
   /** Adds items to the undelivered list unless close(timeout) already took it. */
@@ -1271,6 +1280,9 @@ public final class Dispatcher<T> {
         : DeliveryException.Reason.FAILED, expired ? "the item's delivery timeout passed"
         : answers == null ? "the item's batch failed" : "the item failed", e);
     tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(Objects.requireNonNull(job.key));
+    }
   }
 
   /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */
