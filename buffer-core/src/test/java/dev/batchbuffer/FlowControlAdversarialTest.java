@@ -28,10 +28,18 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Attacks the seams between the features of issue 12 (delivery deadlines, adaptive flow control,
- * per-key rate limits, pausing keys, retry order) together with timeouts, abandoned calls and
- * callbacks that misbehave: a key whose queued flush expires behind an abandoned call still sends
- * later items; a throttling predicate that throws an error neither loses a batch nor stops the
- * buffer; and the accounting identity and futures hold in each case.
+ * per-key rate limits, pausing keys, retry order) together with timeouts, abandoned calls,
+ * close(Duration), clock jumps and callbacks that misbehave. It proves: a key whose queued flush
+ * expires behind an abandoned call is freed (and, if ordered, paused) so its later items still go
+ * and close returns; a throttling predicate that throws an Error neither loses a batch nor stops
+ * the buffer (a VirtualMachineError stops it, after settling the batch); close(Duration) gives up
+ * batches held by a key's rate, by the flow control's rate or limit, in acceptance order; a clock
+ * jump past every deadline expires held batches unsent in each pause mode; a keyed asynchronous
+ * ResultBuffer with every feature on pauses, waits and resumes in order; close wakes a loop that
+ * a paused key stopped at the held bound; a pausing failure reaches onFlushError and the futures
+ * before the held items it fails, and an onFlushError that resumes the key saves them; and, in
+ * seeded random scenarios with every feature at once, the identity, the futures and each key's
+ * order hold.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class FlowControlAdversarialTest {
@@ -314,6 +322,49 @@ class FlowControlAdversarialTest {
     }
     assertThat(deadLetters).containsExactly("a:1!", "a:2");
     assertThat(completed).containsExactly("a:1!", "a:2");
+  }
+
+  /**
+   * An onFlushError that resumes the key its failed batch paused (FAIL_FAST) saves the key's held
+   * batches: they are sent, in order, instead of failing with KEY_PAUSED.
+   */
+  @Test
+  void onFlushErrorResumingThePausedKeySendsItsHeldBatchesInstead() throws Exception {
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Queue<String> delivered = new ConcurrentLinkedQueue<>();
+    List<KeyedBuffer<String, String>> self = new ArrayList<>();
+    KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
+            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+              if (batch.get(0).endsWith("!")) {
+                started.countDown();
+                release.await();
+                throw new IOException("refused " + batch);
+              }
+              delivered.addAll(batch);
+            })
+        .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1)).maxInFlight(2)
+        .pauseKeyOnFailure(PauseMode.FAIL_FAST)
+        .onFlushError((e, items) -> self.get(0).resume(keyOf(items.get(0))))
+        .timeSource(new ManualTimeSource()).start();
+    self.add(buffer);
+    try {
+      CompletableFuture<Void> first = buffer.submit("a:1!");
+      assertThat(started.await(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Void> second = buffer.submit("a:2"); // held while a:1! runs
+      CompletableFuture<Void> third = buffer.submit("a:3");
+      await().atMost(WAIT).until(() -> buffer.stats().itemsWaiting() == 2
+          && buffer.itemsInChannel() == 0);
+      release.countDown();
+      assertThat(reasonOf(first)).isEqualTo(DeliveryException.Reason.FAILED);
+      second.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+      third.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+      assertThat(buffer.pausedKeys()).isEmpty();
+    } finally {
+      release.countDown();
+      buffer.close();
+    }
+    assertThat(delivered).containsExactly("a:2", "a:3");
   }
 
   /**
