@@ -15,7 +15,9 @@ public enum PauseMode {
   FAIL_FAST,
   /**
    * The key's items wait, in order, until the key is resumed; they count against the buffer's
-   * bounds, so a paused key that is never resumed eventually makes {@code add} wait. At
+   * bounds, so a paused key that is never resumed eventually fills them: then the loop takes
+   * nothing more from the channel, {@code add} waits, the other keys stop too and a
+   * {@code flush()} queued behind them waits for {@code resume(key)} or {@code close()}. At
    * {@code close()} the items still waiting fail with {@link DeliveryException.Reason#KEY_PAUSED}
    * and reach {@code onFlushError}.
    */

@@ -814,7 +814,13 @@ public final class Dispatcher<T> {
       }
       pending--;
       if (flow != null) { // first: whoever sees the items settled sees the limit they caused
-        flowSettled(flow, job);
+        try {
+          flowSettled(flow, job);
+        } catch (Throwable t) { // the job is polled: it must be settled whatever this threw
+          problems.caught(t);
+          problems.report(Problems.Kind.POLICY_FAILED, "the flow control failed to judge a "
+              + "flush; it counts as neither a success nor a throttle", t);
+        }
       }
       settle(job, job.interrupted);
       KeyFlow<T> kf = keyFlow;
@@ -1109,22 +1115,42 @@ public final class Dispatcher<T> {
       return false;
     }
     KeyFlow<T> kf = keyFlow;
+    Object k = key;
     if (kf != null) { // before the futures and onFlushError: either may see or resume the key
-      Object k = Objects.requireNonNull(key);
+      k = Objects.requireNonNull(key);
       kf.failedForGood(k);
       kf.settled(k);
     }
-    return expired(batch, futures, held, since, now);
+    boolean done = expired(batch, futures, held, since, now);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(Objects.requireNonNull(k));
+    }
+    return done;
   }
 
-  /** A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false. */
+  /**
+   * A job queued behind its key's flush whose timeout passed: fails it unsent, true; else false.
+   * The key flow, which let it go, hears it as {@link #expiredUnsent} tells it: else the key would
+   * stay in flight there for good, and hold its later batches forever.
+   */
   private boolean expiredQueued(Job<T> job) {
-    if (time.nanoTime() - job.since < deliveryTimeout) {
+    long now = time.nanoTime();
+    if (now - job.since < deliveryTimeout) {
       return false;
     }
     pending--;
     telemetry.flushAbandoned(job.batch.size(), job.bytes);
-    return expired(job.batch, job.futures, job.held, job.since, time.nanoTime());
+    KeyFlow<T> kf = keyFlow;
+    Object k = Objects.requireNonNull(job.key);
+    if (kf != null) { // before the futures and onFlushError: either may see or resume the key
+      kf.failedForGood(k);
+      kf.settled(k);
+    }
+    boolean done = expired(job.batch, job.futures, job.held, job.since, now);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(k);
+    }
+    return done;
   }
 
   /** Adds items to the undelivered list unless close(timeout) already took it. */
@@ -1269,6 +1295,9 @@ public final class Dispatcher<T> {
         : DeliveryException.Reason.FAILED, expired ? "the item's delivery timeout passed"
         : answers == null ? "the item's batch failed" : "the item failed", e);
     tellOnFlushError(failedAt == null ? e : rebased(e, k), failed);
+    if (kf != null) { // after it: the key's later batches fail in order
+      kf.failHeldOfPaused(Objects.requireNonNull(job.key));
+    }
   }
 
   /** The failed indexes of a partial failure, or null (all failed) if one is out of range. */

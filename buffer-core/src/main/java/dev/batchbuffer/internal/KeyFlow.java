@@ -246,8 +246,9 @@ public final class KeyFlow<T> {
   }
 
   /**
-   * A batch of {@code key} failed for good: the key pauses (if the option is on). In FAIL_FAST
-   * mode its held batches fail at once.
+   * A batch of {@code key} failed for good: the key pauses (if the option is on). Its held
+   * batches fail (FAIL_FAST) only in {@link #failHeldOfPaused}, once the failed batch itself was
+   * told, so that the key's failures reach its futures and onFlushError in the key's order.
    *
    * @param key the key
    */
@@ -266,7 +267,20 @@ public final class KeyFlow<T> {
     k.paused = true;
     paused.add(key);
     telemetry.keyPaused(1);
-    if (mode == PauseMode.FAIL_FAST) {
+  }
+
+  /**
+   * After a failed batch of {@code key} was told (its futures, onFlushError): in FAIL_FAST mode,
+   * if the key is paused (and was not resumed meanwhile), its held batches fail with KEY_PAUSED.
+   *
+   * @param key the key
+   */
+  void failHeldOfPaused(Object key) {
+    if (mode != PauseMode.FAIL_FAST) {
+      return;
+    }
+    KeyState<T> k = keys.get(key);
+    if (k != null && k.paused && paused.contains(key)) {
       failHeld(k);
     }
   }

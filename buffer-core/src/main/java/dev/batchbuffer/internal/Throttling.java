@@ -61,7 +61,8 @@ public final class Throttling {
 
   /**
    * Returns whether {@code test} holds for {@code failure} or one of its causes. A predicate that
-   * throws counts as false for that exception; at most {@code MAX_DEPTH} causes are looked at, so
+   * throws (an exception or an error other than a VirtualMachineError) counts as false for that
+   * exception; at most {@code MAX_DEPTH} causes are looked at, so
    * a cycle of causes ends.
    *
    * @param failure the exception, or null
@@ -75,7 +76,9 @@ public final class Throttling {
         if (test.test(t)) {
           return true;
         }
-      } catch (RuntimeException e) {
+      } catch (VirtualMachineError e) {
+        throw e;
+      } catch (Throwable e) { // an Error too (an assertion in the predicate): user code
         // a failing predicate says nothing about throttling
       }
     }
