@@ -44,6 +44,9 @@ import java.util.function.ToDoubleFunction;
  * <tr><th scope="row">{@code batch.size.mean}</th><td>gauge</td><td>items</td><td>{@link BufferStats#meanBatchSize()}</td></tr>
  * <tr><th scope="row">{@code state}</th><td>gauge</td><td></td><td>{@link BufferStats#state()}: 0 running, 1 closing, 2 closed, 3 failed</td></tr>
  * <tr><th scope="row">{@code keys}</th><td>gauge</td><td>keys</td><td>{@link BufferStats#keys()}; only for a {@link KeyedBuffer}</td></tr>
+ * <tr><th scope="row">{@code keys.paused}</th><td>gauge</td><td>keys</td><td>{@link BufferStats#pausedKeys()}; only for a {@link KeyedBuffer}</td></tr>
+ * <tr><th scope="row">{@code items.failed.paused}</th><td>counter</td><td></td><td>{@link BufferStats#itemsFailedPaused()}: failed {@code KEY_PAUSED} (also in {@code items.failed}); only for a {@link KeyedBuffer}</td></tr>
+ * <tr><th scope="row">{@code batches.rate.limited}</th><td>counter</td><td></td><td>{@link BufferStats#batchesRateLimited()}: batches held back by a per-key rate; only for a {@link KeyedBuffer}</td></tr>
  * <tr><th scope="row">{@code flow.limit}</th><td>gauge</td><td>flushes</td><td>{@link BufferStats#concurrencyLimit()}: the {@link dev.batchbuffer.FlowControl}'s current limit (0 without one)</td></tr>
  * <tr><th scope="row">{@code flow.rate}</th><td>gauge</td><td>items</td><td>{@link BufferStats#rateLimit()}: its items per second (0 without a rate)</td></tr>
  * <tr><th scope="row">{@code oldest.item.age}</th><td>time gauge</td><td>seconds</td><td>{@link BufferStats#oldestItemAge()}</td></tr>
