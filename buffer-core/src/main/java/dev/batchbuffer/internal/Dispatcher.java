@@ -813,14 +813,9 @@ public final class Dispatcher<T> {
         continue;
       }
       pending--;
-      if (flow != null) { // first: whoever sees the items settled sees the limit they caused
-        try {
-          flowSettled(flow, job);
-        } catch (Throwable t) { // the job is polled: it must be settled whatever this threw
-          problems.caught(t);
-          problems.report(Problems.Kind.POLICY_FAILED, "the flow control failed to judge a "
-              + "flush; it counts as neither a success nor a throttle", t);
-        }
+      FlowLimiter fl = flow;
+      if (fl != null) { // first: whoever sees the items settled sees the limit they caused
+        flowSettledSafely(fl, job);
       }
       settle(job, job.interrupted);
       KeyFlow<T> kf = keyFlow;
@@ -904,6 +899,17 @@ public final class Dispatcher<T> {
       }
       time.parkUntil(this, time.nanoTime() + wait); // a settled flush unparks it: the rate may fall
       Thread.interrupted(); // close(timeout)'s interrupt is read through `aborting`; never spin
+    }
+  }
+
+  /** {@link #flowSettled}, reporting whatever it throws: the job is polled and must be settled. */
+  private void flowSettledSafely(FlowLimiter f, Job<T> job) {
+    try {
+      flowSettled(f, job);
+    } catch (Throwable t) {
+      problems.caught(t);
+      problems.report(Problems.Kind.POLICY_FAILED, "the flow control failed to judge a "
+          + "flush; it counts as neither a success nor a throttle", t);
     }
   }
 

@@ -476,21 +476,8 @@ public final class Loop<K, T> implements Runnable {
 
   private void park(long now) {
     dispatcher.clearStrayInterrupt(); // a pending interrupt would turn the park into a spin
-    int minItems = 1;
     BatchState<T> s = single;
-    if (s != null && s.size > 0 && (sparseWakeUps || byteHinted)) {
-      long need = (long) s.limits.countLimit() - s.size;
-      if (byteHinted) {
-        // Arrivals no heavier than the heaviest seen so far cannot end the batch before this many
-        // have come; a heavier one wakes the loop at once (its producer knows its weight).
-        channel.expect(s.maxWeightSeen);
-        long each = Math.max(1, s.maxWeightSeen);
-        long overflowAfter = (s.overflowBytes - s.bytes) / each + 1;
-        long fullAfter = Math.ceilDiv(s.maxBytes - s.bytes, each);
-        need = Math.min(need, Math.min(overflowAfter, fullAfter));
-      }
-      minItems = (int) Math.max(1, Math.min(need, channel.bound() / 2));
-    }
+    int minItems = s != null && s.size > 0 && (sparseWakeUps || byteHinted) ? minItems(s) : 1;
     // Absolute times: a clock that jumps after `now` was read can only make the wait shorter.
     BatchState<T> next = oldestLive();
     boolean timed = next != null;
@@ -505,23 +492,55 @@ public final class Loop<K, T> implements Runnable {
       timed = true;
     }
     KeyFlow<T> f = flow;
-    if (f != null) {
-      if (f.waitsForTime()) {
-        long at = f.wakeAt();
-        wake = timed ? earlier(wake, at) : at;
-        timed = true;
-      }
-      if (!f.hasRoom()) { // held batches are at their bound: wait for time or a wake-up only
-        channel.signalProducers();
-        if (!timed) {
-          time.park(this);
-        } else if (wake - now > 0) {
-          time.parkUntil(this, wake);
-        }
-        return;
-      }
+    if (f != null) { // kept out of this method: small enough to be inlined into the hot loop
+      parkKeyed(f, now, minItems, timed, wake);
+    } else if (!timed) {
+      channel.await(minItems, false, 0L);
+    } else if (wake - now > 0) {
+      channel.await(minItems, true, wake);
     }
-    if (!timed) {
+  }
+
+  /**
+   * Returns how many arrivals the plain buffer's batch {@code s} needs before it can be full, so
+   * the loop is woken once per that many instead of once per item (at least 1).
+   */
+  private int minItems(BatchState<T> s) {
+    long need = (long) s.limits.countLimit() - s.size;
+    if (byteHinted) {
+      // Arrivals no heavier than the heaviest seen so far cannot end the batch before this many
+      // have come; a heavier one wakes the loop at once (its producer knows its weight).
+      channel.expect(s.maxWeightSeen);
+      long each = Math.max(1, s.maxWeightSeen);
+      long overflowAfter = (s.overflowBytes - s.bytes) / each + 1;
+      long fullAfter = Math.ceilDiv(s.maxBytes - s.bytes, each);
+      need = Math.min(need, Math.min(overflowAfter, fullAfter));
+    }
+    return (int) Math.max(1, Math.min(need, channel.bound() / 2));
+  }
+
+  /**
+   * {@link #park} with per-key flow control: also wakes when a held batch's bucket allows it, and
+   * while the held items are at their bound waits for time or a wake-up only (not for the
+   * channel, which the loop does not poll then).
+   */
+  private void parkKeyed(KeyFlow<T> f, long now, int minItems, boolean timedBefore,
+      long wakeBefore) {
+    boolean timed = timedBefore;
+    long wake = wakeBefore;
+    if (f.waitsForTime()) {
+      long at = f.wakeAt();
+      wake = timed ? earlier(wake, at) : at;
+      timed = true;
+    }
+    if (!f.hasRoom()) {
+      channel.signalProducers();
+      if (!timed) {
+        time.park(this);
+      } else if (wake - now > 0) {
+        time.parkUntil(this, wake);
+      }
+    } else if (!timed) {
       channel.await(minItems, false, 0L);
     } else if (wake - now > 0) {
       channel.await(minItems, true, wake);
