@@ -62,6 +62,41 @@ class JfrEventsTest {
   }
 
   @Test
+  void aFlushWhoseItemsExpireIsRecordedWithTheOutcomeExpired() throws Exception {
+    List<RecordedEvent> events = new CopyOnWriteArrayList<>();
+    try (RecordingStream stream = new RecordingStream()) {
+      stream.enable("dev.batchbuffer.Flush").withoutThreshold();
+      stream.onEvent("dev.batchbuffer.Flush", events::add);
+      stream.startAsync();
+
+      dev.batchbuffer.testing.ManualTimeSource time = new dev.batchbuffer.testing.ManualTimeSource();
+      Duration second = Duration.ofSeconds(1);
+      FlushFunc<String> down = batch -> {
+        throw new IOException("down");
+      };
+      Buffer<String> buffer = Buffer.start(Config.builder(FlushMiddleware.chain(down,
+              FlushMiddleware.<String>retry(RetryPolicy.builder().maxAttempts(100)
+                  .backoff(second, second).jitter(0).build(), time)))
+          .capacity(1).flushInterval(second).onFlushError((e, batch) -> {}).build(),
+          Options.builder().name("jfr-expiry").timeSource(time)
+              .deliveryTimeout(Duration.ofSeconds(3)).build());
+      java.util.concurrent.CompletableFuture<Void> a = buffer.submit("a");
+      while (!a.isDone()) { // each backoff parks on the clock; the third would cross the deadline
+        time.awaitTimedWaiters(1, WAIT);
+        time.advance(second);
+        await().atMost(WAIT).until(() -> a.isDone() || time.timedWaiters() == 1);
+      }
+      buffer.close();
+
+      await().atMost(WAIT).until(() -> flushes(events).size() == 1);
+    }
+    assertThat(flushes(events)).singleElement().satisfies(e -> {
+      assertThat(e.getString("buffer")).isEqualTo("jfr-expiry");
+      assertThat(e.getString("outcome")).isEqualTo("expired");
+    });
+  }
+
+  @Test
   void aFlowControlLimitChangeIsRecorded() throws Exception {
     List<RecordedEvent> events = new CopyOnWriteArrayList<>();
     try (RecordingStream stream = new RecordingStream()) {
