@@ -1120,18 +1120,8 @@ public final class Dispatcher<T> {
     if (now - since < deliveryTimeout) {
       return false;
     }
-    KeyFlow<T> kf = keyFlow;
-    Object k = key;
-    if (kf != null) { // before the futures and onFlushError: either may see or resume the key
-      k = Objects.requireNonNull(key);
-      kf.failedForGood(k);
-      kf.settled(k);
-    }
-    boolean done = expired(batch, futures, held, since, now);
-    if (kf != null) { // after it: the key's later batches fail in order
-      kf.failHeldOfPaused(Objects.requireNonNull(k));
-    }
-    return done;
+    failExpired(batch, futures, held, since, key, now);
+    return true;
   }
 
   /**
@@ -1146,17 +1136,22 @@ public final class Dispatcher<T> {
     }
     pending--;
     telemetry.flushAbandoned(job.batch.size(), job.bytes);
+    failExpired(job.batch, job.futures, job.held, job.since, job.key, now);
+    return true;
+  }
+
+  /** {@link #expired} for a batch past its timeout, told to the key flow around it (if any). */
+  private void failExpired(Batch<T> batch, @Nullable Object @Nullable [] futures, long held,
+      long since, @Nullable Object key, long now) {
     KeyFlow<T> kf = keyFlow;
-    Object k = Objects.requireNonNull(job.key);
     if (kf != null) { // before the futures and onFlushError: either may see or resume the key
-      kf.failedForGood(k);
-      kf.settled(k);
+      kf.failedForGood(Objects.requireNonNull(key));
+      kf.settled(key);
     }
-    boolean done = expired(job.batch, job.futures, job.held, job.since, now);
+    expired(batch, futures, held, since, now);
     if (kf != null) { // after it: the key's later batches fail in order
-      kf.failHeldOfPaused(k);
+      kf.failHeldOfPaused(Objects.requireNonNull(key));
     }
-    return done;
   }
 
   /** Adds items to the undelivered list unless close(timeout) already took it. */
