@@ -3,6 +3,8 @@ package dev.batchbuffer;
 import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static dev.batchbuffer.KeyedBufferTest.keyOf;
+import static dev.batchbuffer.PausedKeysTest.reasonOf;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import dev.batchbuffer.testing.RecordingFlush;
@@ -44,19 +46,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class FlowControlAdversarialTest {
 
-  static String keyOf(String item) {
-    return item.substring(0, item.indexOf(':'));
-  }
-
-  static DeliveryException.Reason reasonOf(CompletableFuture<?> f) throws Exception {
-    try {
-      f.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-      throw new AssertionError("the future succeeded");
-    } catch (ExecutionException e) {
-      return ((DeliveryException) java.util.Objects.requireNonNull(e.getCause())).reason();
-    }
-  }
-
   /**
    * Closes a buffer on the manual clock: close must return without the clock moving; if it does
    * not, the clock is moved so that close(timeout) gives up (the test does not hang), and the
@@ -77,21 +66,6 @@ class FlowControlAdversarialTest {
     }
   }
 
-  /** Waits for a latch, ignoring interrupts: a call that a timeout cannot stop. */
-  static void awaitStubbornly(CountDownLatch latch) {
-    boolean interrupted = false;
-    while (latch.getCount() > 0) {
-      try {
-        latch.await();
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
   /**
    * With per-key flow control on and maxInFlight > 1, a key's flush queued behind a call that a
    * timeout abandoned may expire there before it starts; the key must then be free again, so its
@@ -106,7 +80,7 @@ class FlowControlAdversarialTest {
     FlushFunc<String> stubborn = batch -> {
       if (batch.contains("a:1")) {
         started.countDown();
-        awaitStubbornly(release);
+        AdversarialTest.awaitUninterruptibly(release);
         return; // too late: the buffer counted it as failed (the ledger must not count it twice)
       }
       ledger.flushed.flush(batch);
@@ -114,7 +88,7 @@ class FlowControlAdversarialTest {
     FlushFunc<String> timed = FlushMiddleware.chain(stubborn,
         FlushMiddleware.<String>timeout(Duration.ofSeconds(1), time));
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> timed.flush(batch))
+            KeyedBufferTest::keyOf, (key, batch) -> timed.flush(batch))
         .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
         .deliveryTimeout(Duration.ofSeconds(10)).maxInFlight(2).keyRateLimit(1000)
         .onFlushError(ledger::onFlushError).timeSource(time).start();
@@ -156,7 +130,7 @@ class FlowControlAdversarialTest {
     FlushFunc<String> stubborn = batch -> {
       if (batch.contains("a:1")) {
         started.countDown();
-        awaitStubbornly(release);
+        AdversarialTest.awaitUninterruptibly(release);
         return; // too late: the buffer counted it as failed
       }
       ledger.flushed.flush(batch);
@@ -164,7 +138,7 @@ class FlowControlAdversarialTest {
     FlushFunc<String> timed = FlushMiddleware.chain(stubborn,
         FlushMiddleware.<String>timeout(Duration.ofSeconds(1), time));
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> timed.flush(batch))
+            KeyedBufferTest::keyOf, (key, batch) -> timed.flush(batch))
         .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
         .deliveryTimeout(Duration.ofSeconds(10)).maxInFlight(2)
         .pauseKeyOnFailure(PauseMode.FAIL_FAST).onFlushError(ledger::onFlushError)
@@ -209,7 +183,7 @@ class FlowControlAdversarialTest {
     ManualTimeSource time = new ManualTimeSource();
     Ledger<String> ledger = new Ledger<>();
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+            KeyedBufferTest::keyOf, (key, batch) -> {
               if (batch.get(0).endsWith("!")) {
                 throw new IOException("refused " + batch);
               }
@@ -249,7 +223,7 @@ class FlowControlAdversarialTest {
     Buffer<Integer> buffer = Buffer.start(Config.<Integer>builder(batch -> {
       if (batch.contains(1)) {
         started.countDown();
-        awaitStubbornly(release);
+        AdversarialTest.awaitUninterruptibly(release);
       }
       ledger.flushed.flush(batch);
     }).capacity(1).onFlushError(ledger::onFlushError).build(),
@@ -294,7 +268,7 @@ class FlowControlAdversarialTest {
     Queue<String> deadLetters = new ConcurrentLinkedQueue<>();
     Queue<String> completed = new ConcurrentLinkedQueue<>();
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+            KeyedBufferTest::keyOf, (key, batch) -> {
               if (batch.get(0).endsWith("!")) {
                 started.countDown();
                 release.await();
@@ -335,7 +309,7 @@ class FlowControlAdversarialTest {
     Queue<String> delivered = new ConcurrentLinkedQueue<>();
     List<KeyedBuffer<String, String>> self = new ArrayList<>();
     KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> {
+            KeyedBufferTest::keyOf, (key, batch) -> {
               if (batch.get(0).endsWith("!")) {
                 started.countDown();
                 release.await();
@@ -447,7 +421,7 @@ class FlowControlAdversarialTest {
     ManualTimeSource time = new ManualTimeSource();
     RecordingFlush<String> backend = new RecordingFlush<>();
     KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> backend.flush(batch))
+            KeyedBufferTest::keyOf, (key, batch) -> backend.flush(batch))
         .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
         .deliveryTimeout(Duration.ofHours(1)).keyRateLimit(1).timeSource(time);
     if (flowControl) {
@@ -513,7 +487,7 @@ class FlowControlAdversarialTest {
     ManualTimeSource time = new ManualTimeSource();
     Ledger<String> ledger = new Ledger<>();
     KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> ledger.flushed.flush(batch))
+            KeyedBufferTest::keyOf, (key, batch) -> ledger.flushed.flush(batch))
         .policy(FlushPolicy.count(1)).flushInterval(Duration.ofSeconds(1))
         .deliveryTimeout(Duration.ofSeconds(5)).keyRateLimit(1).maxInFlight(2)
         .onFlushError(ledger::onFlushError).timeSource(time);
@@ -582,7 +556,7 @@ class FlowControlAdversarialTest {
       return CompletableFuture.supplyAsync(() -> "done", Async.VIRTUAL);
     };
     ResultBuffer<String, String> buffer = ResultBuffer.builderAsync(write)
-        .keyed(FlowControlAdversarialTest::keyOf, k -> k.policy(FlushPolicy.count(1))
+        .keyed(KeyedBufferTest::keyOf, k -> k.policy(FlushPolicy.count(1))
             .flushInterval(Duration.ofSeconds(1)).deliveryTimeout(Duration.ofHours(1))
             .flowControl(FlowControl.aimd().build()).keyRateLimit(1000)
             .pauseKeyOnFailure(PauseMode.WAIT).timeSource(time)
@@ -671,7 +645,7 @@ class FlowControlAdversarialTest {
         RetryPolicy.builder().maxAttempts(2).backoff(Duration.ofMillis(100),
             Duration.ofMillis(100)).jitter(0).build(), time)) : backend;
     KeyedBuffer.Builder<String, String> b = KeyedBuffer.<String, String>builder(
-            FlowControlAdversarialTest::keyOf, (key, batch) -> flush.flush(batch))
+            KeyedBufferTest::keyOf, (key, batch) -> flush.flush(batch))
         .policy(FlushPolicy.count(1 + random.nextInt(3))).flushInterval(Duration.ofSeconds(1))
         .onFlushError(ledger::onFlushError).onReject(ledger::onReject).timeSource(time);
     if (flow) {

@@ -5,6 +5,7 @@ import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import static dev.batchbuffer.KeyedBufferTest.keyOf;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import java.time.Duration;
@@ -57,10 +58,6 @@ class KeyRateLimitTest {
     }
   }
 
-  static String keyOf(String item) {
-    return item.substring(0, item.indexOf(':'));
-  }
-
   /**
    * Asserts that over every window [a, b] of flush times, what {@code key} sent (items, or bytes
    * by {@code weight}) is at most one second's burst plus the rate times the window.
@@ -105,7 +102,7 @@ class KeyRateLimitTest {
   void aHotKeyOverItsRateDoesNotDelayColdKeys(int maxInFlight) throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(2)).flushInterval(HOURS).maxInFlight(maxInFlight)
         .keyRateLimit(10).timeSource(time).start()) {
       for (int i = 0; i < 60; i++) {
@@ -134,7 +131,7 @@ class KeyRateLimitTest {
   void theHotKeysMeasuredRateStaysWithinItsLimitPlusBurst() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(3)).flushInterval(HOURS).keyRateLimit(20).timeSource(time)
         .start()) {
       for (int i = 0; i < 300; i++) {
@@ -154,7 +151,7 @@ class KeyRateLimitTest {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
     Weigher<String> length = String::length;
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).keyByteRateLimit(length, 100)
         .timeSource(time).start()) {
       for (int i = 0; i < 40; i++) {
@@ -180,7 +177,7 @@ class KeyRateLimitTest {
         r.succeed(i, batch.get(i).toUpperCase(java.util.Locale.ROOT));
         answeredAt.add(time.nanoTime());
       }
-    }).keyed(KeyRateLimitTest::keyOf, b -> b.policy(FlushPolicy.count(1)).flushInterval(HOURS)
+    }).keyed(KeyedBufferTest::keyOf, b -> b.policy(FlushPolicy.count(1)).flushInterval(HOURS)
         .keyRateLimit(2).timeSource(time)).start()) {
       List<CompletableFuture<String>> hot = new ArrayList<>();
       for (int i = 0; i < 6; i++) {
@@ -204,7 +201,7 @@ class KeyRateLimitTest {
   void heldItemsAtMaxBufferedItemsStopTheLoopTakingMore() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).chanSize(1).maxBufferedItems(3)
         .keyRateLimit(1).timeSource(time).start()) {
       for (int i = 0; i < 4; i++) {
@@ -227,7 +224,7 @@ class KeyRateLimitTest {
   void closeSendsHeldBatchesAtTheirRate() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).keyRateLimit(5).timeSource(time)
         .start();
     for (int i = 0; i < 15; i++) {
@@ -245,7 +242,7 @@ class KeyRateLimitTest {
   void closeWithATimeoutGivesUpHeldBatchesAsUndelivered() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).keyRateLimit(1).timeSource(time)
         .start();
     List<CompletableFuture<Void>> futures = new ArrayList<>();
@@ -272,7 +269,7 @@ class KeyRateLimitTest {
   void statsCountTheBatchesThatWaitedForTheirKeysRate() throws Exception {
     ManualTimeSource time = new ManualTimeSource();
     Recorder recorder = new Recorder(time);
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyRateLimitTest::keyOf, recorder)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, recorder)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).keyRateLimit(2).timeSource(time)
         .start()) {
       for (int i = 0; i < 5; i++) {
@@ -290,7 +287,7 @@ class KeyRateLimitTest {
   @Test
   @SuppressWarnings("NullAway") // passing null is the point
   void rateSettingsAreValidatedNamingTheFieldAndTheValue() {
-    KeyedBuffer.Builder<String, String> b = KeyedBuffer.builder(KeyRateLimitTest::keyOf,
+    KeyedBuffer.Builder<String, String> b = KeyedBuffer.builder(KeyedBufferTest::keyOf,
         (key, batch) -> { });
     assertThatThrownBy(() -> b.keyRateLimit(0)).isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("itemsPerSecond").hasMessageContaining("(was 0)");

@@ -5,6 +5,7 @@ import static dev.batchbuffer.TestConstants.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import static dev.batchbuffer.KeyedBufferTest.keyOf;
 
 import dev.batchbuffer.testing.ManualTimeSource;
 import java.io.IOException;
@@ -69,10 +70,6 @@ class PausedKeysTest {
     }
   }
 
-  static String keyOf(String item) {
-    return item.substring(0, item.indexOf(':'));
-  }
-
   static DeliveryException.Reason reasonOf(CompletableFuture<?> f) throws Exception {
     try {
       f.get(WAIT.toSeconds(), TimeUnit.SECONDS);
@@ -84,7 +81,7 @@ class PausedKeysTest {
 
   static KeyedBuffer.Builder<String, String> builder(Backend backend, Errors errors,
       ManualTimeSource time) {
-    return KeyedBuffer.builder(PausedKeysTest::keyOf, backend).policy(FlushPolicy.count(1))
+    return KeyedBuffer.builder(KeyedBufferTest::keyOf, backend).policy(FlushPolicy.count(1))
         .flushInterval(HOURS).onFlushError(errors::accept).timeSource(time);
   }
 
@@ -140,7 +137,7 @@ class PausedKeysTest {
     RetryPolicy twice = RetryPolicy.builder().maxAttempts(2).backoff(Duration.ZERO, Duration.ZERO)
         .build();
     try (KeyedBuffer<String, String> buffer = KeyedBuffer.<String, String>builder(
-            PausedKeysTest::keyOf, (key, batch) -> FlushMiddleware.chain(
+            KeyedBufferTest::keyOf, (key, batch) -> FlushMiddleware.chain(
                 (FlushFunc<String>) b -> flaky.flush(key, b), FlushMiddleware.retry(twice, time))
             .flush(batch))
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).onFlushError(errors::accept)
@@ -193,7 +190,7 @@ class PausedKeysTest {
       }
       delivered.addAll(batch);
     };
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(PausedKeysTest::keyOf, blocking)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, blocking)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).maxInFlight(2)
         .onFlushError(errors::accept).timeSource(new ManualTimeSource())
         .pauseKeyOnFailure(PauseMode.FAIL_FAST).start()) {
@@ -214,7 +211,7 @@ class PausedKeysTest {
   void onFlushErrorMayResumeTheKeyItsBatchPaused() throws Exception {
     Backend backend = new Backend();
     List<KeyedBuffer<String, String>> self = new ArrayList<>();
-    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(PausedKeysTest::keyOf, backend)
+    try (KeyedBuffer<String, String> buffer = KeyedBuffer.builder(KeyedBufferTest::keyOf, backend)
         .policy(FlushPolicy.count(1)).flushInterval(HOURS).timeSource(new ManualTimeSource())
         .onFlushError((e, batch) -> self.get(0).resume(keyOf(batch.get(0))))
         .pauseKeyOnFailure(PauseMode.FAIL_FAST).start()) {
@@ -312,7 +309,7 @@ class PausedKeysTest {
       assertThat(buffer.pausedKeys()).isEmpty();
       assertThat(buffer.stats().pausedKeys()).isZero();
       assertThatThrownBy(() -> buffer.resume(null)).isInstanceOf(NullPointerException.class);
-      assertThatThrownBy(() -> KeyedBuffer.builder(PausedKeysTest::keyOf, backend)
+      assertThatThrownBy(() -> KeyedBuffer.builder(KeyedBufferTest::keyOf, backend)
           .pauseKeyOnFailure(null)).isInstanceOf(NullPointerException.class)
           .hasMessageContaining("mode");
     }
@@ -329,7 +326,7 @@ class PausedKeysTest {
           r.succeed(i, batch.get(i).length());
         }
       }
-    }).keyed(PausedKeysTest::keyOf, b -> b.policy(FlushPolicy.count(1)).flushInterval(HOURS)
+    }).keyed(KeyedBufferTest::keyOf, b -> b.policy(FlushPolicy.count(1)).flushInterval(HOURS)
         .timeSource(time).pauseKeyOnFailure(PauseMode.WAIT)).start()) {
       assertThat(reasonOf(buffer.submit("a:1!"))).isEqualTo(DeliveryException.Reason.FAILED);
       assertThat(buffer.pausedKeys()).containsExactly("a");

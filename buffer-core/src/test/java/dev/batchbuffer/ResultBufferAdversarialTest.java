@@ -38,21 +38,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ResultBufferAdversarialTest {
 
-  /** Waits for a latch, ignoring interrupts: a call deaf to the timeout's interrupt. */
-  private static void awaitDeaf(CountDownLatch latch) {
-    boolean interrupted = false;
-    while (latch.getCount() > 0) {
-      try {
-        latch.await();
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
   // ---- a timed-out call that answers late ---------------------------------------------------
 
   @Test
@@ -68,7 +53,7 @@ class ResultBufferAdversarialTest {
     ResultBuffer<Integer, String> buffer = ResultBuffer.<Integer, String>builder((batch, r) -> {
       if (calls.incrementAndGet() == 1) { // the second flush's own call, which answers last
         freshStarted.countDown();
-        awaitDeaf(freshGo);
+        AdversarialTest.awaitUninterruptibly(freshGo);
         r.succeedAll(List.of("fresh"));
       } else { // the first flush's call, long after that flush timed out
         r.succeedAll(List.of("stale"));
@@ -78,7 +63,7 @@ class ResultBufferAdversarialTest {
         .middleware(FlushMiddleware.timeout(Duration.ofSeconds(1), clock), next -> batch -> {
           if (gateCalls.incrementAndGet() == 1) { // the first flush is stuck before it answers
             try {
-              awaitDeaf(staleGo);
+              AdversarialTest.awaitUninterruptibly(staleGo);
               next.flush(batch);
             } finally {
               staleDone.countDown();
