@@ -29,8 +29,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The delivery contract under random combinations of what a buffer can be given: plain or keyed,
- * one to four flushes in flight, count, byte and custom limits, a memory bound, retry and timeout
- * middleware, a delivery timeout (random, a few times the linger), whole and partial failures,
+ * one to four flushes in flight, count, byte and custom limits, a memory bound, retry, circuit
+ * breaker (waiting while open) and timeout middleware, a delivery timeout (random, a few times the linger), whole and partial failures,
  * callbacks that throw (onReject, onFlushError, the
  * listener, a weigher, a key's policy function), several producers mixing add/offer/submit and
  * flush(), close() or close(timeout), and an adaptive {@link FlowControl} with random limits,
@@ -61,7 +61,8 @@ class DeliveryPropertyTest {
   record Scenario(long seed, boolean keyed, int keys, int maxInFlight, int capacity, int chanSize,
       boolean bytes, boolean canAdd, boolean memory, boolean retry, boolean timeout,
       boolean throwingCallbacks, int producers, int itemsPerProducer, int closeMillis,
-      int deadlineMillis, @Nullable FlowControl flow, long keyRate, @Nullable PauseMode pause) {
+      int deadlineMillis, @Nullable FlowControl flow, long keyRate, @Nullable PauseMode pause,
+      boolean breaker) {
     static Scenario of(long seed) {
       SplittableRandom r = new SplittableRandom(seed);
       // The deadline is drawn from a random of its own, so each seed keeps its earlier choices.
@@ -71,7 +72,7 @@ class DeliveryPropertyTest {
           1 + r.nextInt(20), 1 + r.nextInt(40), r.nextBoolean(), r.nextInt(3) == 0,
           r.nextInt(3) == 0, r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
           1 + r.nextInt(3), 100 + r.nextInt(400), r.nextInt(3) == 0 ? 1 + r.nextInt(20) : 0,
-          d.nextBoolean() ? 3 + d.nextInt(10) : 0, null, 0, null);
+          d.nextBoolean() ? 3 + d.nextInt(10) : 0, null, 0, null, d.nextInt(3) == 0);
       // Per-key limits and pausing come from a random of their own too.
       SplittableRandom k = new SplittableRandom(seed * 29 + 11);
       long keyRate = keyed && k.nextInt(3) == 0 ? 500 + k.nextInt(3_000) : 0;
@@ -82,7 +83,7 @@ class DeliveryPropertyTest {
         return new Scenario(seed, s.keyed(), s.keys(), s.maxInFlight(), s.capacity(),
             s.chanSize(), s.bytes(), s.canAdd(), s.memory(), s.retry(), s.timeout(),
             s.throwingCallbacks(), s.producers(), s.itemsPerProducer(), s.closeMillis(),
-            s.deadlineMillis(), null, keyRate, pause);
+            s.deadlineMillis(), null, keyRate, pause, s.breaker());
       }
       int initial = 1 + r.nextInt(3);
       FlowControl.Builder flow = FlowControl.aimd().initialLimit(initial)
@@ -95,7 +96,8 @@ class DeliveryPropertyTest {
       // FlowControl's maximum takes the place of maxInFlight, which stays 1.
       return new Scenario(seed, s.keyed(), s.keys(), 1, s.capacity(), s.chanSize(), s.bytes(),
           s.canAdd(), s.memory(), s.retry(), s.timeout(), s.throwingCallbacks(), s.producers(),
-          s.itemsPerProducer(), s.closeMillis(), s.deadlineMillis(), flow.build(), keyRate, pause);
+          s.itemsPerProducer(), s.closeMillis(), s.deadlineMillis(), flow.build(), keyRate, pause,
+          s.breaker());
     }
 
     /** Whether flushes of the plain buffer never overlap, so its order is checked too. */
@@ -148,6 +150,10 @@ class DeliveryPropertyTest {
     if (sc.retry()) {
       inner = FlushMiddleware.chain(inner, FlushMiddleware.retry(RetryPolicy.builder()
           .maxAttempts(2).backoff(Duration.ZERO, Duration.ZERO).build(), TimeSource.system()));
+    }
+    if (sc.breaker()) { // waits while open: with a deadline, no longer than it
+      inner = FlushMiddleware.chain(inner, FlushMiddleware.circuitBreaker(2,
+          Duration.ofMillis(2), true, TimeSource.system()));
     }
     if (sc.timeout()) {
       inner = FlushMiddleware.chain(inner,
